@@ -1,0 +1,151 @@
+"""Command-line interface: ``run``, ``list``, ``audit`` and ``leaderboard``.
+
+Errors caused by input (unknown names, malformed files, bad config) print one clear line and
+exit with status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmark.errors import RecbenchError
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run methods on datasets and tasks, writing one result per entry",
+        description="Run a (dataset x task x method x seed) matrix. Every flag can also be set "
+        "in a YAML file given with --config; flags on the command line win.",
+    )
+    p.add_argument("--methods", help="comma-separated method names (default pop,random,sasrec)")
+    p.add_argument("--datasets", help="comma-separated registry names or paths (default ml-100k)")
+    p.add_argument("--tasks", help="comma-separated task names (default sequential,topn)")
+    p.add_argument("--seeds", help="comma-separated integer seeds (default 0,1,2)")
+    p.add_argument("--profile", help="cpu (default) or paper")
+    p.add_argument("--results-dir", dest="results_dir", help="where results go (default results)")
+    p.add_argument("--id-indexing", dest="id_indexing", help="original (default) or random")
+    p.add_argument("--data-format", dest="data_format", help="override format detection")
+    p.add_argument("--device", help="auto (default), cpu or cuda[:N]")
+    p.add_argument("--batch-size", dest="batch_size", type=int, help="users per scoring batch")
+    p.add_argument("--force", action="store_true", default=None, help="rerun finished entries")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    p.add_argument("--config", type=Path, help="YAML file with any of the options above")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.config import load_config
+    from benchmark.runner import run
+
+    overrides = {
+        k: getattr(args, k)
+        for k in (
+            "methods", "datasets", "tasks", "seeds", "profile", "results_dir", "id_indexing",
+            "data_format", "device", "batch_size", "force", "progress",
+        )
+    }
+    cfg = load_config(args.config, overrides)
+    paths = run(cfg)
+    print(f"wrote {len(paths)} result(s) under {cfg.results_dir}/")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from benchmark.data import DATASETS, FORMATS
+    from methods import METHODS
+    from tasks import TASKS
+
+    print("methods:")
+    for name in METHODS:
+        print(f"  {name:12s} {METHODS.describe(name)}")
+    print("tasks:")
+    for name in TASKS:
+        print(f"  {name:12s} {TASKS.get(name).description}")
+    print("datasets (registry names; any path is accepted too):")
+    for name in DATASETS:
+        print(f"  {name}")
+    print("data formats (auto-detected, or --data-format):")
+    for name in FORMATS:
+        print(f"  {name}")
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from benchmark.data import load_dataset
+    from tasks.indexing import reindex
+    from tasks.leak import leak_audit
+    from tasks.split import leave_one_out
+
+    rows = []
+    for name in args.datasets.split(","):
+        ds = load_dataset(name.strip(), args.data_format)
+        for mode in ("original", "random"):
+            split = leave_one_out(reindex(ds, mode, args.seed))
+            audit = leak_audit(split)
+            rows.append([ds.name, mode, split.n_users, split.n_dropped,
+                         f"{audit['valid_max_id_plus_one']:.4f}",
+                         f"{audit['test_max_id_plus_one']:.4f}"])
+    print(tabulate(rows, headers=["dataset", "ids", "users", "dropped",
+                                  "valid = max+1", "test = max+1"], tablefmt="github"))
+    return 0
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from benchmark.leaderboard import check_leaderboards, write_leaderboards
+
+    kw = {"test": args.test, "alpha": args.alpha}
+    if args.check:
+        problems = check_leaderboards(Path(args.results_dir), Path(args.out), **kw)
+        if problems:
+            print("leaderboards are out of date with results/:", file=sys.stderr)
+            for p in problems:
+                print(f"  {p}", file=sys.stderr)
+            print("regenerate with: python -m benchmark leaderboard", file=sys.stderr)
+            return 1
+        print("leaderboards are up to date")
+        return 0
+    paths = write_leaderboards(Path(args.results_dir), Path(args.out), **kw)
+    print(f"wrote {len(paths)} file(s) under {args.out}/")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark",
+        description="recbench: run LLM recommenders and baselines on shared task definitions.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run(sub)
+    sub.add_parser("list", help="show methods, tasks, datasets and data formats")
+    a = sub.add_parser("audit", help="leak audit: share of targets equal to max history id + 1")
+    a.add_argument("--datasets", default="ml-100k")
+    a.add_argument("--data-format", dest="data_format")
+    a.add_argument("--seed", type=int, default=0, help="seed of the random re-indexing")
+    lb = sub.add_parser("leaderboard", help="render leaderboards from results")
+    lb.add_argument("--results-dir", dest="results_dir", default="results")
+    lb.add_argument("--out", default="leaderboards")
+    lb.add_argument("--test", default="t", help="paired test: t, wilcoxon or randomization")
+    lb.add_argument("--alpha", type=float, default=0.05)
+    lb.add_argument("--check", action="store_true", help="exit 1 if leaderboards are stale")
+    return parser
+
+
+_COMMANDS = {
+    "run": _cmd_run,
+    "list": _cmd_list,
+    "audit": _cmd_audit,
+    "leaderboard": _cmd_leaderboard,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except RecbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,125 @@
+"""Run configuration: command-line flags and YAML files resolve to one ``RunConfig``.
+
+Every flag can be set in a YAML file given with ``--config``; flags given on the command line
+win. Keys use the flag names with ``-`` or ``_``. Method hyperparameters go under
+``method_params: {sasrec: {hidden: 64}}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmark.errors import ConfigError
+
+PROFILES = ("cpu", "paper")
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run matrix."""
+
+    methods: list[str] = field(default_factory=lambda: ["pop", "random", "sasrec"])
+    datasets: list[str] = field(default_factory=lambda: ["ml-100k"])
+    tasks: list[str] = field(default_factory=lambda: ["sequential", "topn"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    profile: str = "cpu"
+    results_dir: str = "results"
+    id_indexing: str = "original"
+    data_format: str | None = None
+    force: bool = False
+    device: str = "auto"
+    batch_size: int = 1024
+    method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    progress: bool = True
+
+    def validate(self) -> None:
+        """Check names and values that need no imports; registries check the rest."""
+        from tasks.indexing import ID_INDEXINGS
+
+        if self.profile not in PROFILES:
+            raise ConfigError(f"profile: unknown {self.profile!r}; expected one of {PROFILES}")
+        if self.id_indexing not in ID_INDEXINGS:
+            raise ConfigError(
+                f"id_indexing: unknown {self.id_indexing!r}; expected one of {ID_INDEXINGS}"
+            )
+        for key in ("methods", "datasets", "tasks", "seeds"):
+            if not getattr(self, key):
+                raise ConfigError(f"{key}: empty; give at least one")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size: must be a positive integer, got {self.batch_size}")
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            raise ConfigError(f"device: expected auto, cpu or cuda[:N], got {self.device!r}")
+        for name, params in self.method_params.items():
+            if not isinstance(params, dict):
+                raise ConfigError(f"method_params.{name}: expected a mapping of parameters")
+
+
+_LIST_FIELDS = {"methods": str, "datasets": str, "tasks": str, "seeds": int}
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    if key in _LIST_FIELDS:
+        kind = _LIST_FIELDS[key]
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            items = [items]
+        try:
+            return [kind(str(v).strip()) for v in items if str(v).strip()]
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {key}: expected a list of {kind.__name__}") from exc
+    if key in ("force", "progress"):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {key}: expected true or false, got {value!r}")
+        return value
+    if key == "batch_size":
+        try:
+            return int(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: batch_size: expected an integer") from exc
+    if key == "method_params":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: method_params: expected a mapping method -> params")
+        return value
+    return None if value is None else str(value)
+
+
+def load_config(path: Path | None, overrides: dict[str, Any]) -> RunConfig:
+    """Merge a YAML file (if any) and explicit overrides (``None`` values are ignored)."""
+    names = {f.name for f in dataclasses.fields(RunConfig)}
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping of option: value at the top level")
+        for key, value in raw.items():
+            norm = str(key).replace("-", "_")
+            if norm not in names:
+                raise ConfigError(
+                    f"{path}: unknown option {key!r}; known: {', '.join(sorted(names))}"
+                )
+            values[norm] = _coerce(norm, value, str(path))
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = _coerce(key, value, "command line")
+    cfg = RunConfig(**values)
+    cfg.validate()
+    return cfg
+
+
+def stable_hash(obj: Any) -> str:
+    """sha256 of a JSON rendering with sorted keys: equal configs, equal hashes."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

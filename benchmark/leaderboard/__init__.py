@@ -1,0 +1,38 @@
+"""Leaderboards built from committed result files: Markdown, LaTeX and CSV tables.
+
+``build_leaderboards`` turns results into :class:`Leaderboard` objects (aggregation and
+significance live there, once); the renderers only format them, and ``write_leaderboards`` /
+``check_leaderboards`` keep a directory of rendered tables in sync with the results.
+"""
+
+from benchmark.leaderboard.build import (
+    Cell,
+    Comparison,
+    Leaderboard,
+    Row,
+    build_leaderboards,
+    method_bibtex,
+)
+from benchmark.leaderboard.render import (
+    check_leaderboards,
+    render_all,
+    to_csv,
+    to_latex,
+    to_markdown,
+    write_leaderboards,
+)
+
+__all__ = [
+    "Cell",
+    "Comparison",
+    "Leaderboard",
+    "Row",
+    "build_leaderboards",
+    "check_leaderboards",
+    "method_bibtex",
+    "render_all",
+    "to_csv",
+    "to_latex",
+    "to_markdown",
+    "write_leaderboards",
+]

@@ -1,0 +1,465 @@
+"""Group committed results into leaderboards and decide significance markers.
+
+One leaderboard per (dataset key, task). Everything a renderer shows is computed here, so the
+Markdown, LaTeX and CSV views can never disagree about which method won.
+
+Significance follows the ranx reports: every unordered pair of methods is compared on every
+metric column with a paired per-user test, the p-values of all those comparisons in one
+leaderboard form one family that is Holm-corrected, and a method is marked with the letter of
+each method it beats (adjusted p < alpha and a higher mean on the tested users).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import reduce
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.errors import ConfigError, ResultsError, UnknownNameError
+from benchmark.results import Result
+from benchmark.stats import TESTS, compare, holm
+
+__all__ = [
+    "Cell",
+    "Comparison",
+    "Leaderboard",
+    "Row",
+    "build_leaderboards",
+    "method_bibtex",
+    "PROTOCOL_FIELDS",
+]
+
+#: The metric the rows are sorted by when the task reports it.
+PREFERRED_MAIN_METRIC = "ndcg@10"
+
+#: Record fields that must agree inside one leaderboard: results that differ in any of them
+#: were produced under different protocols and their numbers are not comparable.
+PROTOCOL_FIELDS: tuple[tuple[str, str], ...] = (
+    ("dataset", "name"),
+    ("dataset", "content_hash"),
+    ("protocol", "split"),
+    ("protocol", "chronology"),
+    ("protocol", "tie_rule"),
+    ("protocol", "id_indexing"),
+    ("protocol", "candidates"),
+    ("task", "kind"),
+    ("task", "n_candidates"),
+    ("task", "mask_history"),
+    ("task", "metrics"),
+)
+
+# a..z then A..Z: single characters keep "ab" unambiguous as two markers.
+_LETTERS = string.ascii_lowercase + string.ascii_uppercase
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One method's value in one metric column."""
+
+    mean: float
+    std: float | None  # None with a single seed: there is no spread to report
+    best: bool
+    markers: tuple[str, ...]  # letters of the methods this one is significantly better than
+
+
+@dataclass
+class Row:
+    """One method: seed-aggregated metrics, efficiency, and where it came from."""
+
+    method: str
+    letter: str
+    seeds: list[int]
+    cells: dict[str, Cell]
+    fit_seconds: float | None
+    predict_users_per_second: float | None
+    peak_memory_mb: float | None
+    users_evaluated: list[int]
+    bibtex: str
+    sources: list[Path]
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seeds)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One member of the test family: methods ``a`` and ``b`` on ``metric``."""
+
+    metric: str
+    a: str
+    b: str
+    seeds: tuple[int, ...]
+    n_users: int
+    mean_diff: float  # mean over tested users of (a - b)
+    statistic: float
+    p_value: float
+    p_adjusted: float
+    effect_size: float
+
+    def winner(self, alpha: float) -> str | None:
+        """The method significantly better than the other, if any."""
+        if self.p_adjusted < alpha and self.mean_diff != 0:
+            return self.a if self.mean_diff > 0 else self.b
+        return None
+
+
+@dataclass
+class Leaderboard:
+    """Everything a renderer needs for one (dataset key, task) table."""
+
+    dataset_key: str
+    task: str
+    metrics: list[str]
+    main_metric: str
+    rows: list[Row]
+    comparisons: list[Comparison]
+    test: str
+    alpha: float
+    correction: str
+    dataset: dict[str, Any]
+    task_info: dict[str, Any]
+    protocol: dict[str, Any]
+    users_evaluated: list[int]
+    users_dropped: list[int]
+    git_commits: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def legend(self) -> list[tuple[str, str]]:
+        """(letter, method) in row order, for captions."""
+        return [(row.letter, row.method) for row in self.rows]
+
+    def row(self, method: str) -> Row:
+        for r in self.rows:
+            if r.method == method:
+                return r
+        raise KeyError(method)
+
+
+def method_bibtex(name: str) -> str:
+    """BibTeX of a registered method; empty for names the registry does not know.
+
+    Imported lazily because ``methods`` pulls in torch, which building tables does not need.
+    """
+    from methods import METHODS
+
+    try:
+        cls = METHODS.get(name)
+    except UnknownNameError:
+        return ""
+    return str(getattr(cls, "bibtex", "") or "").strip()
+
+
+def build_leaderboards(
+    results: Sequence[Result],
+    *,
+    test: str = "t",
+    alpha: float = 0.05,
+    test_options: Mapping[str, Any] | None = None,
+) -> list[Leaderboard]:
+    """One leaderboard per (dataset key, task name), sorted by that key.
+
+    ``test`` names a paired test of :data:`benchmark.stats.TESTS`; ``test_options`` go to it
+    (e.g. ``n_resamples`` for the randomization test).
+    """
+    if test not in TESTS:
+        raise ConfigError(f"unknown paired test {test!r}; known tests: {', '.join(TESTS)}")
+    if not 0.0 < alpha < 1.0:
+        raise ConfigError(f"alpha must be strictly between 0 and 1, got {alpha!r}")
+    groups: dict[tuple[str, str], list[Result]] = {}
+    for res in results:
+        key = (str(res.record["dataset"]["key"]), str(res.record["task"]["name"]))
+        groups.setdefault(key, []).append(res)
+    return [
+        _build_one(key, groups[key], test, alpha, dict(test_options or {}))
+        for key in sorted(groups)
+    ]
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _get(record: Mapping[str, Any], section: str, name: str) -> Any:
+    return (record.get(section) or {}).get(name)
+
+
+def _check_protocol(key: tuple[str, str], group: list[Result]) -> None:
+    """Refuse to put results produced under different protocols in one table."""
+    problems: list[str] = []
+    for section, name in PROTOCOL_FIELDS:
+        by_value: dict[str, list[str]] = {}
+        for res in group:
+            value = _get(res.record, section, name)
+            by_value.setdefault(_canonical(value), []).append(str(res.path))
+        if len(by_value) > 1:
+            parts = []
+            for value, paths in sorted(by_value.items()):
+                shown = ", ".join(sorted(paths)[:5])
+                if len(paths) > 5:
+                    shown += f" and {len(paths) - 5} more"
+                parts.append(f"{value} in {shown}")
+            problems.append(f"  {section}.{name}: " + "; ".join(parts))
+    if problems:
+        raise ResultsError(
+            f"results for dataset {key[0]!r}, task {key[1]!r} were produced under different "
+            "protocols and cannot share a leaderboard:\n"
+            + "\n".join(problems)
+            + "\nRerun (with --force) or delete the results that do not match."
+        )
+    seen: dict[tuple[str, int], Path] = {}
+    for res in group:
+        mk = (str(res.record["method"]["name"]), int(res.record["seed"]))
+        if mk in seen:
+            raise ResultsError(
+                f"two results for method {mk[0]!r}, seed {mk[1]} in dataset {key[0]!r}, "
+                f"task {key[1]!r}: {seen[mk]} and {res.path}; delete one"
+            )
+        seen[mk] = res.path
+
+
+def _check_per_user(res: Result, metrics: Sequence[str]) -> None:
+    if "users" not in res.per_user:
+        raise ResultsError(f"{res.path}: its per-user file has no 'users' array")
+    users = res.per_user["users"]
+    if np.unique(users).size != users.size:
+        raise ResultsError(f"{res.path}: its per-user 'users' array repeats user ids")
+    for m in metrics:
+        if m not in res.per_user:
+            raise ResultsError(f"{res.path}: its per-user file has no {m!r} array")
+        if res.per_user[m].shape != users.shape:
+            raise ResultsError(
+                f"{res.path}: per-user {m!r} has shape {res.per_user[m].shape}, "
+                f"but 'users' has {users.shape}"
+            )
+
+
+def _mean_or_none(values: Sequence[float | None]) -> float | None:
+    vals = [float(v) for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _max_or_none(values: Sequence[float | None]) -> float | None:
+    vals = [float(v) for v in values if v is not None]
+    return float(np.max(vals)) if vals else None
+
+
+def _letters(n: int) -> list[str]:
+    if n > len(_LETTERS):
+        raise ResultsError(
+            f"a leaderboard with {n} methods needs more than {len(_LETTERS)} marker letters"
+        )
+    return list(_LETTERS[:n])
+
+
+class _Averager:
+    """Seed-averaged per-user vectors aligned on user ids, cached per (method, seeds, metric)."""
+
+    def __init__(self, by_method: dict[str, dict[int, Result]]) -> None:
+        self.by_method = by_method
+        self._cache: dict[tuple[str, tuple[int, ...], str], tuple[np.ndarray, np.ndarray]] = {}
+
+    def users(self, method: str, seeds: tuple[int, ...]) -> np.ndarray:
+        """Users evaluated under every one of ``seeds`` (sorted)."""
+        runs = [self.by_method[method][s] for s in seeds]
+        return reduce(np.intersect1d, [np.asarray(r.users) for r in runs])
+
+    def vector(self, method: str, seeds: tuple[int, ...], metric: str, users: np.ndarray):
+        """Mean over ``seeds`` of the per-user ``metric`` values, in the order of ``users``."""
+        key = (method, seeds, metric)
+        if key not in self._cache:
+            common = self.users(method, seeds)
+            stack = []
+            for s in seeds:
+                run = self.by_method[method][s]
+                _, _, idx = np.intersect1d(
+                    common, run.users, assume_unique=True, return_indices=True
+                )
+                stack.append(np.asarray(run.per_user[metric], dtype=np.float64)[idx])
+            self._cache[key] = (common, np.mean(stack, axis=0))
+        common, values = self._cache[key]
+        _, idx, _ = np.intersect1d(common, users, assume_unique=True, return_indices=True)
+        return values[idx]
+
+
+def _build_one(
+    key: tuple[str, str],
+    group: list[Result],
+    test: str,
+    alpha: float,
+    test_options: dict[str, Any],
+) -> Leaderboard:
+    _check_protocol(key, group)
+    group = sorted(group, key=lambda r: (r.record["method"]["name"], int(r.record["seed"])))
+    first = group[0].record
+    metrics = [str(m) for m in first["task"]["metrics"]]
+    if not metrics:
+        raise ResultsError(f"{group[0].path}: task.metrics is empty; nothing to tabulate")
+    main_metric = PREFERRED_MAIN_METRIC if PREFERRED_MAIN_METRIC in metrics else metrics[0]
+    notes: dict[str, None] = {}  # ordered set
+
+    by_method: dict[str, dict[int, Result]] = {}
+    for res in group:
+        _check_per_user(res, metrics)
+        by_method.setdefault(str(res.record["method"]["name"]), {})[int(res.record["seed"])] = res
+
+    # Per-method aggregates over seeds.
+    summaries: dict[str, dict[str, Any]] = {}
+    for method, runs in by_method.items():
+        seeds = sorted(runs)
+        recs = [runs[s].record for s in seeds]
+        means: dict[str, tuple[float, float | None]] = {}
+        for m in metrics:
+            try:
+                vals = np.array([float(r["metrics"][m]) for r in recs])
+            except KeyError:
+                missing = [str(runs[s].path) for s in seeds if m not in runs[s].record["metrics"]]
+                raise ResultsError(
+                    f"{', '.join(missing)}: metric {m!r} is listed in task.metrics but missing "
+                    "from metrics"
+                ) from None
+            std = float(np.std(vals, ddof=1)) if len(vals) >= 2 else None
+            means[m] = (float(np.mean(vals)), std)
+        timing = [r.get("timing") or {} for r in recs]
+        if len({_canonical(r["method"].get("params")) for r in recs}) > 1:
+            notes[f"{method}: hyperparameters differ between seeds {seeds}."] = None
+        summaries[method] = {
+            "seeds": seeds,
+            "means": means,
+            "fit": _mean_or_none([t.get("fit_seconds") for t in timing]),
+            "ups": _mean_or_none([t.get("predict_users_per_second") for t in timing]),
+            "mem": _max_or_none([t.get("peak_memory_mb") for t in timing]),
+            "users": sorted({int(r.get("users_evaluated", len(runs[s].users)))
+                             for r, s in zip(recs, seeds, strict=True)}),
+        }
+
+    # Row order: main metric descending, ties by name; letters follow row order.
+    order = sorted(by_method, key=lambda m: (-summaries[m]["means"][main_metric][0], m))
+    letter_of = dict(zip(order, _letters(len(order)), strict=True))
+
+    # The test family: every unordered pair of methods on every metric column.
+    averager = _Averager(by_method)
+    pending: list[dict[str, Any]] = []
+    for i, a in enumerate(order):
+        for b in order[i + 1 :]:
+            shared = tuple(sorted(set(by_method[a]) & set(by_method[b])))
+            seeds_a = shared or tuple(sorted(by_method[a]))
+            seeds_b = shared or tuple(sorted(by_method[b]))
+            if not shared:
+                notes[
+                    f"{a} ({letter_of[a]}) and {b} ({letter_of[b]}) share no seed; their "
+                    "comparison averages each method over its own seeds."
+                ] = None
+            users_a = averager.users(a, seeds_a)
+            users_b = averager.users(b, seeds_b)
+            users = np.intersect1d(users_a, users_b)
+            if not np.array_equal(users_a, users_b):
+                notes[
+                    f"{a} ({letter_of[a]}) and {b} ({letter_of[b]}) were evaluated on different "
+                    f"users ({users_a.size} vs {users_b.size}); they are compared on the "
+                    f"{users.size} users both evaluated."
+                ] = None
+            if users.size < 2:
+                notes[
+                    f"{a} ({letter_of[a]}) and {b} ({letter_of[b]}) share fewer than 2 users; "
+                    "not tested."
+                ] = None
+                continue
+            for m in metrics:
+                va = averager.vector(a, seeds_a, m, users)
+                vb = averager.vector(b, seeds_b, m, users)
+                try:
+                    res = compare(va, vb, test=test, **test_options)
+                except ValueError as exc:  # e.g. NaN per-user values, bad test options
+                    files = [str(r.path) for r in (*by_method[a].values(), *by_method[b].values())]
+                    raise ResultsError(
+                        f"cannot test {a} against {b} on {m} in dataset {key[0]!r}, task "
+                        f"{key[1]!r}: {exc} (files: {', '.join(files)})"
+                    ) from exc
+                pending.append({
+                    "metric": m, "a": a, "b": b, "seeds": shared, "n_users": int(users.size),
+                    "mean_diff": float(np.mean(va - vb)), "statistic": float(res.statistic),
+                    "p_value": float(res.p_value), "effect_size": float(res.effect_size),
+                })
+    for name, runs in by_method.items():
+        sets = {_canonical(np.asarray(r.users).tolist()) for r in runs.values()}
+        if len(sets) > 1:
+            notes[f"{name}: evaluated users differ between seeds; tests use the users of "
+                  "all compared seeds."] = None
+    p = np.array([c["p_value"] for c in pending], dtype=np.float64)
+    p = np.where(np.isnan(p), 1.0, p)
+    adjusted = holm(p) if p.size else np.empty(0)
+    comparisons = [
+        Comparison(p_adjusted=float(adj), **{**c, "p_value": float(raw)})
+        for c, raw, adj in zip(pending, p, adjusted, strict=True)
+    ]
+
+    # Markers and best-per-column.
+    beats: dict[tuple[str, str], set[str]] = {}
+    for comp in comparisons:
+        win = comp.winner(alpha)
+        if win is not None:
+            lose = comp.b if win == comp.a else comp.a
+            beats.setdefault((win, comp.metric), set()).add(lose)
+    best = {
+        m: max(summaries[meth]["means"][m][0] for meth in order) for m in metrics
+    }
+    rows = []
+    for method in order:
+        s = summaries[method]
+        cells = {}
+        for m in metrics:
+            mean, std = s["means"][m]
+            losers = beats.get((method, m), set())
+            cells[m] = Cell(
+                mean=mean,
+                std=std,
+                best=bool(math.isclose(mean, best[m], rel_tol=0.0, abs_tol=1e-12)),
+                markers=tuple(letter_of[x] for x in order if x in losers),
+            )
+        rows.append(Row(
+            method=method,
+            letter=letter_of[method],
+            seeds=s["seeds"],
+            cells=cells,
+            fit_seconds=s["fit"],
+            predict_users_per_second=s["ups"],
+            peak_memory_mb=s["mem"],
+            users_evaluated=s["users"],
+            bibtex=method_bibtex(method),
+            sources=[by_method[method][seed].path for seed in s["seeds"]],
+        ))
+
+    recs = [r.record for r in group]
+    hardware = {_canonical((r.get("environment") or {}).get("hardware")) for r in recs}
+    if len(hardware) > 1:
+        notes[f"Timings come from {len(hardware)} different machines; compare the efficiency "
+              "columns with care."] = None
+    return Leaderboard(
+        dataset_key=key[0],
+        task=key[1],
+        metrics=metrics,
+        main_metric=main_metric,
+        rows=rows,
+        comparisons=comparisons,
+        test=test,
+        alpha=float(alpha),
+        correction="holm",
+        dataset=dict(first["dataset"]),
+        task_info=dict(first["task"]),
+        protocol=dict(first.get("protocol") or {}),
+        users_evaluated=sorted({int(u) for s in summaries.values() for u in s["users"]}),
+        users_dropped=sorted({int((r.get("protocol") or {}).get("users_dropped") or 0)
+                              for r in recs}),
+        git_commits=sorted({str(c) for r in recs
+                            if (c := (r.get("environment") or {}).get("git_commit"))}),
+        notes=list(notes),
+    )

@@ -1,0 +1,427 @@
+"""Render leaderboards as Markdown, LaTeX and CSV, and keep a directory of them up to date.
+
+Output is a pure function of the result files (no timestamps, no absolute paths, fixed float
+formats), so regenerating from the same results gives byte-identical files and
+:func:`check_leaderboards` can tell a CI job whether the committed tables are stale.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from benchmark.leaderboard.build import Leaderboard, Row, build_leaderboards
+from benchmark.results import atomic_write_text, load_all
+
+__all__ = [
+    "METRIC_TIE_RULE",
+    "TEST_NAMES",
+    "check_leaderboards",
+    "render_all",
+    "to_csv",
+    "to_latex",
+    "to_markdown",
+    "write_leaderboards",
+]
+
+METRIC_TIE_RULE = (
+    "pessimistic: the target ranks below every item with an equal score, "
+    "so a constant scorer scores 0"
+)
+
+TEST_NAMES = {
+    "t": "paired t-test",
+    "wilcoxon": "Wilcoxon signed-rank test",
+    "randomization": "paired randomization (sign-flip) test",
+}
+
+_EXTENSIONS = (".md", ".tex", ".csv")
+_INDEX = "README.md"
+
+
+# --- formatting helpers -----------------------------------------------------------------------
+
+
+def _num(x: float) -> str:
+    return "nan" if math.isnan(x) else f"{x:.4f}"
+
+
+def _value(mean: float, std: float | None) -> str:
+    return _num(mean) if std is None else f"{_num(mean)} ± {_num(std)}"
+
+
+def _fit(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f}"
+
+
+def _ups(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.0f}"
+
+
+def _mem(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.0f}"
+
+
+def _seeds(row: Row) -> str:
+    return ", ".join(str(s) for s in row.seeds)
+
+
+def _span(values: list[int]) -> str:
+    """One number, or a range when results disagree (a note explains why)."""
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:,}"
+    return f"{min(values):,}–{max(values):,}"
+
+
+def _candidates(lb: Leaderboard) -> str:
+    task, proto = lb.task_info, lb.protocol
+    if task.get("kind") == "candidates":
+        text = f"{task.get('n_candidates')} per user"
+        if proto.get("candidates"):
+            text += f" ({proto['candidates']})"
+    else:
+        text = "full catalogue"
+        if proto.get("candidates"):
+            text += f" ({proto['candidates']})"
+    if task.get("mask_history"):
+        text += "; items in the user's history are masked"
+    return text
+
+
+def _test_caption(lb: Leaderboard) -> str:
+    n = len(lb.comparisons)
+    return (
+        f"{TEST_NAMES.get(lb.test, lb.test)} on per-user values averaged over the seeds both "
+        f"methods share, Holm-corrected over all {n} comparison{'s' if n != 1 else ''} in "
+        f"this table (every method pair × metric), α = {lb.alpha:g}"
+    )
+
+
+def _protocol_items(lb: Leaderboard) -> list[tuple[str, str]]:
+    p, d = lb.protocol, lb.dataset
+    chash = str(d.get("content_hash") or "")[:12]
+    dataset = (
+        f"{d.get('name')} ({d.get('n_users', 0):,} users, {d.get('n_items', 0):,} items, "
+        f"{d.get('n_interactions', 0):,} interactions), content hash {chash}"
+    )
+    items = [
+        ("Dataset", dataset),
+        ("Split", str(p.get("split"))),
+        ("Chronology", str(p.get("chronology"))),
+        ("Candidates", _candidates(lb)),
+        ("Item ids", str(p.get("id_indexing"))),
+        ("Metric ties", METRIC_TIE_RULE),
+        ("Users evaluated", _span(lb.users_evaluated)),
+        ("Users dropped", _span(lb.users_dropped)),
+    ]
+    audit = p.get("leak_audit") or {}
+    if "test_max_id_plus_one" in audit:
+        items.append((
+            "Leak audit",
+            f"{audit['test_max_id_plus_one']:.2%} of test targets are the largest history id + 1",
+        ))
+    if lb.git_commits:
+        items.append(("Code", ", ".join(c[:12] for c in lb.git_commits)))
+    return items
+
+
+# --- Markdown ---------------------------------------------------------------------------------
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _md_cell(row: Row, metric: str) -> str:
+    cell = row.cells[metric]
+    text = _value(cell.mean, cell.std)
+    if cell.best:
+        text = f"**{text}**"
+    if cell.markers:
+        text += f"<sup>{''.join(cell.markers)}</sup>"
+    return text
+
+
+def to_markdown(lb: Leaderboard) -> str:
+    """Title, protocol header, table, caption with the marker legend, notes and references."""
+    out = [f"# {lb.dataset_key} — {lb.task}", ""]
+    if lb.task_info.get("description"):
+        out += [str(lb.task_info["description"]).strip(), ""]
+    out += [f"- **{k}:** {_md_escape(v)}" for k, v in _protocol_items(lb)]
+    out.append("")
+    headers = ["", "Method", *lb.metrics, "Seeds", "Fit (s)", "Predict (users/s)", "Peak mem (MB)"]
+    body = [
+        [
+            row.letter,
+            _md_escape(row.method),
+            *(_md_cell(row, m) for m in lb.metrics),
+            _seeds(row),
+            _fit(row.fit_seconds),
+            _ups(row.predict_users_per_second),
+            _mem(row.peak_memory_mb),
+        ]
+        for row in lb.rows
+    ]
+    align = ["left", "left", *(["right"] * len(lb.metrics)), "left", "right", "right", "right"]
+    out.append(
+        tabulate(body, headers=headers, tablefmt="github", disable_numparse=True, colalign=align)
+    )
+    out.append("")
+    legend = ", ".join(f"{letter} = {_md_escape(m)}" for letter, m in lb.legend)
+    out.append(
+        f"*Mean ± sample std over seeds of each metric's mean over users; **bold**: best mean "
+        f"per column; rows sorted by {lb.main_metric}. Superscript letters mark the methods a "
+        f"row is significantly better than: {_test_caption(lb)}. Legend: {legend}.*"
+    )
+    if lb.notes:
+        out += ["", "Notes:", ""]
+        out += [f"- {_md_escape(n)}" for n in lb.notes]
+    refs = [row for row in lb.rows if row.bibtex]
+    if refs:
+        out += ["", "## References", ""]
+        for row in refs:
+            out += [f"### {row.method}", "", "```bibtex", row.bibtex.strip(), "```", ""]
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
+# --- LaTeX ------------------------------------------------------------------------------------
+
+_TEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "–": "--",
+    "—": "---",
+    "×": r"$\times$",
+    "α": r"$\alpha$",
+}
+_TEX_RE = re.compile("|".join(re.escape(k) for k in _TEX_SPECIALS))
+
+
+def tex_escape(text: str) -> str:
+    """Escape LaTeX special characters (and the few non-ASCII symbols this module emits)."""
+    return _TEX_RE.sub(lambda m: _TEX_SPECIALS[m.group(0)], str(text))
+
+
+def _tex_cell(row: Row, metric: str) -> str:
+    cell = row.cells[metric]
+    mean = _num(cell.mean)
+    text = rf"\textbf{{{mean}}}" if cell.best else mean
+    if cell.std is not None:
+        text += rf" {{\scriptsize $\pm$ {_num(cell.std)}}}"
+    if cell.markers:
+        text += f"$^{{{''.join(cell.markers)}}}$"
+    return text
+
+
+def _tex_label(lb: Leaderboard) -> str:
+    return "tab:" + re.sub(r"[^A-Za-z0-9:.-]+", "-", f"{lb.dataset_key}-{lb.task}")
+
+
+def to_latex(lb: Leaderboard) -> str:
+    """A booktabs ``table`` for ``\\input``: bold best, ``$^{ab}$`` markers, caption legend."""
+    cols = "ll" + "r" * len(lb.metrics) + "lrrr"
+    header = [
+        "",
+        "Method",
+        *(tex_escape(m) for m in lb.metrics),
+        "Seeds",
+        "Fit (s)",
+        "Users/s",
+        "Mem (MB)",
+    ]
+    legend = ", ".join(f"{letter}: {tex_escape(m)}" for letter, m in lb.legend)
+    caption = (
+        f"{tex_escape(lb.dataset_key)} --- {tex_escape(lb.task)}. Mean $\\pm$ sample std over "
+        f"seeds; bold: best mean per column. Superscripts mark the methods a row is "
+        f"significantly better than: {tex_escape(_test_caption(lb))}. {legend}."
+    )
+    lines = [
+        f"% {lb.dataset_key} / {lb.task}: generated by benchmark.leaderboard; do not edit.",
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        rf"\caption{{{caption}}}",
+        rf"\label{{{_tex_label(lb)}}}",
+        rf"\begin{{tabular}}{{{cols}}}",
+        r"\toprule",
+        " & ".join(header) + r" \\",
+        r"\midrule",
+    ]
+    for row in lb.rows:
+        cells = [
+            row.letter,
+            tex_escape(row.method),
+            *(_tex_cell(row, m) for m in lb.metrics),
+            tex_escape(_seeds(row)),
+            tex_escape(_fit(row.fit_seconds)),
+            tex_escape(_ups(row.predict_users_per_second)).replace(",", "{,}"),
+            tex_escape(_mem(row.peak_memory_mb)).replace(",", "{,}"),
+        ]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if lb.notes:
+        lines.append(r"\par\smallskip\footnotesize")
+        lines += [f"{tex_escape(n)}\\par" for n in lb.notes]
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def _csv_float(x: float | None) -> str:
+    return "" if x is None else repr(float(x))
+
+
+def to_csv(lb: Leaderboard) -> str:
+    """One row per method, full-precision numbers; ``<metric>_better_than`` holds the markers."""
+    header = ["dataset", "task", "rank", "letter", "method", "n_seeds", "seeds"]
+    for m in lb.metrics:
+        header += [f"{m}_mean", f"{m}_std", f"{m}_best", f"{m}_better_than"]
+    header += ["fit_seconds", "predict_users_per_second", "peak_memory_mb", "users_evaluated"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for rank, row in enumerate(lb.rows, start=1):
+        line: list[Any] = [
+            lb.dataset_key, lb.task, rank, row.letter, row.method, row.n_seeds,
+            " ".join(str(s) for s in row.seeds),
+        ]
+        for m in lb.metrics:
+            cell = row.cells[m]
+            line += [_csv_float(cell.mean), _csv_float(cell.std), int(cell.best),
+                     "".join(cell.markers)]
+        line += [
+            _csv_float(row.fit_seconds),
+            _csv_float(row.predict_users_per_second),
+            _csv_float(row.peak_memory_mb),
+            " ".join(str(u) for u in row.users_evaluated),
+        ]
+        writer.writerow(line)
+    return buf.getvalue()
+
+
+# --- directory of leaderboards ----------------------------------------------------------------
+
+
+def _index(boards: list[Leaderboard]) -> str:
+    out = [
+        "# Leaderboards",
+        "",
+        "Generated from the committed result files by `benchmark.leaderboard`; do not edit by "
+        "hand, regenerate instead.",
+        "",
+    ]
+    if not boards:
+        out.append("No results yet.")
+        return "\n".join(out) + "\n"
+    body = []
+    for lb in boards:
+        base = f"{lb.dataset_key}/{lb.task}"
+        top = lb.rows[0]
+        best = f"{_md_escape(top.method)} ({_num(top.cells[lb.main_metric].mean)} {lb.main_metric})"
+        body.append([
+            f"[{_md_escape(lb.dataset_key)}]({base}.md)",
+            _md_escape(lb.task),
+            str(len(lb.rows)),
+            best,
+            f"[md]({base}.md) · [tex]({base}.tex) · [csv]({base}.csv)",
+        ])
+    out.append(tabulate(
+        body, headers=["Dataset", "Task", "Methods", "Top", "Files"], tablefmt="github",
+        disable_numparse=True,
+    ))
+    return "\n".join(out) + "\n"
+
+
+def render_all(results_dir: Path, **kw: Any) -> dict[str, str]:
+    """Every file :func:`write_leaderboards` owns, as relative POSIX path -> text."""
+    boards = build_leaderboards(load_all(Path(results_dir)), **kw)
+    files: dict[str, str] = {_INDEX: _index(boards)}
+    for lb in boards:
+        base = f"{lb.dataset_key}/{lb.task}"
+        files[f"{base}.md"] = to_markdown(lb)
+        files[f"{base}.tex"] = to_latex(lb)
+        files[f"{base}.csv"] = to_csv(lb)
+    return files
+
+
+def _owned(out_dir: Path) -> set[str]:
+    """Files in ``out_dir`` that a previous run would have written (and may now be stale)."""
+    found = set()
+    if not out_dir.is_dir():
+        return found
+    if (out_dir / _INDEX).is_file():
+        found.add(_INDEX)
+    for path in out_dir.glob("*/*"):
+        if path.is_file() and path.suffix in _EXTENSIONS and not path.name.startswith("."):
+            found.add(path.relative_to(out_dir).as_posix())
+    return found
+
+
+def write_leaderboards(results_dir: Path, out_dir: Path, **kw: Any) -> list[Path]:
+    """Write every leaderboard and the index atomically; delete leaderboards of vanished groups.
+
+    Unchanged files are left untouched (their mtimes too). Returns every current file, sorted.
+    """
+    out_dir = Path(out_dir)
+    files = render_all(results_dir, **kw)
+    for rel in sorted(_owned(out_dir) - set(files)):
+        path = out_dir / rel
+        path.unlink()
+        if path.parent != out_dir and not any(path.parent.iterdir()):
+            path.parent.rmdir()
+    written = []
+    for rel, text in sorted(files.items()):
+        path = out_dir / rel
+        if not (path.is_file() and path.read_text(encoding="utf-8") == text):
+            atomic_write_text(path, text)
+        written.append(path)
+    return written
+
+
+def _first_difference(expected: str, found: str) -> str:
+    exp, got = expected.splitlines(), found.splitlines()
+    for i, (e, g) in enumerate(zip(exp, got, strict=False), start=1):
+        if e != g:
+            return f"line {i}: expected {e!r}, found {g!r}"
+    if len(exp) != len(got):
+        return f"expected {len(exp)} lines, found {len(got)}"
+    return "line endings or trailing whitespace differ"
+
+
+def check_leaderboards(results_dir: Path, out_dir: Path, **kw: Any) -> list[str]:
+    """Differences between ``out_dir`` and what the results would render; empty if up to date."""
+    out_dir = Path(out_dir)
+    files = render_all(results_dir, **kw)
+    problems = []
+    for rel in sorted(set(files) | _owned(out_dir)):
+        path = out_dir / rel
+        if rel not in files:
+            problems.append(f"extra: {path} matches no result group (stale; regenerate)")
+        elif not path.is_file():
+            problems.append(f"missing: {path}")
+        else:
+            found = path.read_text(encoding="utf-8")
+            if found != files[rel]:
+                problems.append(f"changed: {path}, {_first_difference(files[rel], found)}")
+    return problems
+

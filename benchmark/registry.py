@@ -1,0 +1,75 @@
+"""A lazy name registry: names map to ``"module:attribute"`` strings imported on first use.
+
+Lazy imports keep ``python -m benchmark list`` fast and let a method depend on heavy optional
+packages (vLLM, transformers) without every run importing them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+from benchmark.errors import UnknownNameError
+
+T = TypeVar("T")
+
+
+class LazyRegistry(Generic[T]):
+    """Maps names to objects, given either directly or as ``"package.module:Name"`` strings."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._targets: dict[str, str | T] = {}
+        self._loaded: dict[str, T] = {}
+
+    def add(self, name: str, target: str | T) -> None:
+        """Register ``target`` (an object or a ``"module:attr"`` string) under ``name``."""
+        if name in self._targets and self._targets[name] is not target:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._targets[name] = target
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator form of :meth:`add`."""
+
+        def deco(obj: T) -> T:
+            self.add(name, obj)
+            return obj
+
+        return deco
+
+    def get(self, name: str) -> T:
+        """Return the object for ``name``, importing it on first use."""
+        if name in self._loaded:
+            return self._loaded[name]
+        if name not in self._targets:
+            raise UnknownNameError(self.unknown_message(name))
+        target = self._targets[name]
+        if isinstance(target, str):
+            module_name, _, attr = target.partition(":")
+            obj = getattr(importlib.import_module(module_name), attr)
+        else:
+            obj = target
+        self._loaded[name] = obj
+        return obj
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, list(self._targets), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._targets))}."
+
+    def names(self) -> list[str]:
+        return sorted(self._targets)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._targets
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def describe(self, name: str) -> str:
+        """First docstring line of the registered object (imports it)."""
+        obj: Any = self.get(name)
+        doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
+        return doc[0] if doc else ""

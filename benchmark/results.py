@@ -1,0 +1,155 @@
+"""Results: one JSON record plus one per-user ``.npz`` sidecar per (dataset, task, method, seed).
+
+Layout: ``<results_dir>/<dataset_key>/<task>/<method>/seed<k>.json`` and ``seed<k>.npz``.
+``dataset_key`` is the dataset name, suffixed ``+random-ids`` under random id indexing, so the
+two indexings of a dataset get separate leaderboards.
+
+Writes are atomic (temporary file in the same directory, fsync, rename) and the sidecar is
+written before the JSON, so a JSON file on disk always means a complete result; an interrupted
+run leaves at most an orphan sidecar, which the next run overwrites.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.errors import ResultsError
+
+SCHEMA_VERSION = 1
+
+
+def dataset_key(name: str, id_indexing: str) -> str:
+    """Directory name of a dataset under one id indexing."""
+    return name if id_indexing == "original" else f"{name}+{id_indexing}-ids"
+
+
+def result_paths(
+    results_dir: Path, key: str, task: str, method: str, seed: int
+) -> tuple[Path, Path]:
+    base = Path(results_dir) / key / task / method
+    return base / f"seed{seed}.json", base / f"seed{seed}.npz"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@dataclass
+class Result:
+    """A loaded result: the JSON record and its per-user vectors."""
+
+    record: dict[str, Any]
+    per_user: dict[str, np.ndarray]
+    path: Path
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        r = self.record
+        return (r["dataset"]["key"], r["task"]["name"], r["method"]["name"], int(r["seed"]))
+
+    @property
+    def users(self) -> np.ndarray:
+        return self.per_user["users"]
+
+
+def write_result(
+    results_dir: Path, record: dict[str, Any], per_user: dict[str, np.ndarray]
+) -> Path:
+    """Write the sidecar then the JSON record (atomically); returns the JSON path."""
+    json_path, npz_path = result_paths(
+        results_dir,
+        record["dataset"]["key"],
+        record["task"]["name"],
+        record["method"]["name"],
+        int(record["seed"]),
+    )
+    arrays = {k: np.asarray(v) for k, v in per_user.items()}
+    for name, arr in arrays.items():
+        if arr.dtype == object:
+            raise ValueError(f"per-user array {name!r} has dtype object; store numbers only")
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    payload = buf.getvalue()
+    atomic_write_bytes(npz_path, payload)
+    record = dict(record)
+    record["schema"] = SCHEMA_VERSION
+    record["per_user_file"] = npz_path.name
+    record["per_user_sha256"] = hashlib.sha256(payload).hexdigest()
+    text = json.dumps(record, indent=2, sort_keys=True, default=_jsonable) + "\n"
+    atomic_write_text(json_path, text)
+    return json_path
+
+
+def read_record(json_path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(json_path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ResultsError(
+            f"{json_path}: not valid JSON ({exc}); delete it or rerun with --force"
+        ) from exc
+
+
+def load_result(json_path: Path, *, verify: bool = True) -> Result:
+    """Load a record and its sidecar, checking the sidecar's hash."""
+    json_path = Path(json_path)
+    record = read_record(json_path)
+    npz_path = json_path.with_name(record.get("per_user_file", json_path.stem + ".npz"))
+    if not npz_path.exists():
+        raise ResultsError(
+            f"{json_path}: its per-user file {npz_path.name} is missing; rerun with --force"
+        )
+    payload = npz_path.read_bytes()
+    if verify and hashlib.sha256(payload).hexdigest() != record.get("per_user_sha256"):
+        raise ResultsError(
+            f"{npz_path}: sha256 does not match the one recorded in {json_path.name}; "
+            "the files come from different runs. Rerun this entry with --force."
+        )
+    with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+        per_user = {k: z[k] for k in z.files}
+    return Result(record=record, per_user=per_user, path=json_path)
+
+
+def iter_result_files(results_dir: Path) -> list[Path]:
+    """Every result JSON under ``results_dir`` in a stable order (skips temporary files)."""
+    root = Path(results_dir)
+    if not root.exists():
+        return []
+    return sorted(p for p in root.glob("*/*/*/seed*.json") if not p.name.startswith("."))
+
+
+def load_all(results_dir: Path) -> list[Result]:
+    return [load_result(p) for p in iter_result_files(results_dir)]
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot store {type(obj).__name__} in a results record")

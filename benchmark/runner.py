@@ -1,0 +1,265 @@
+"""Run a matrix of (dataset, task, method, seed) entries and write one result per entry.
+
+A method is fitted once per (dataset, method, seed) and then answers every requested task, so
+the fit time recorded in each task's result is that one fit. Finished entries (a result JSON
+with the same config hash) are skipped unless ``force``; a killed run therefore resumes at the
+first entry without a result. All names, datasets and existing results are checked before any
+training starts, so bad input never leaves a half-written results directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from benchmark.config import RunConfig, stable_hash
+from benchmark.data import load_dataset
+from benchmark.data.schema import Dataset
+from benchmark.environment import PeakMemory, environment
+from benchmark.errors import ConfigError, ResultsError
+from benchmark.metrics import metric_vectors, rank_full_catalogue, target_ranks
+from benchmark.results import dataset_key, read_record, result_paths, write_result
+from methods import METHODS, FitContext, Method
+from tasks import TASKS, EvalRequests, RankingTask
+from tasks.indexing import reindex
+from tasks.leak import leak_audit
+from tasks.ranking import build_requests
+from tasks.split import leave_one_out
+
+CHRONOLOGY_RULE = (
+    "sorted by timestamp; ties broken by the source file's row order (stable); formats without "
+    "timestamps use the order given"
+)
+SPLIT_RULE = "leave-one-out: last item test, second-to-last validation, rest training"
+TIE_RULE = "pessimistic: the target ranks below every item with an equal score"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: {name!r} asked for, but torch sees no CUDA device")
+    return device
+
+
+def entry_config(cfg: RunConfig, ds: Dataset, task: RankingTask, method: str, seed: int) -> dict:
+    """What determines an entry's numbers; its hash decides whether a result is reusable."""
+    return {
+        "dataset": ds.name,
+        "content_hash": ds.content_hash,
+        "task": task.describe(),
+        "method": method,
+        "method_params": cfg.method_params.get(method, {}),
+        "profile": cfg.profile,
+        "id_indexing": cfg.id_indexing,
+        "seed": seed,
+    }
+
+
+class Runner:
+    """Executes a ``RunConfig``; ``run()`` returns the paths of results written or kept."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        self.results_dir = Path(cfg.results_dir)
+        self.device = resolve_device(cfg.device)
+
+    # ---- checks before any work -------------------------------------------------------
+    def _check_names(self) -> tuple[dict[str, type[Method]], dict[str, RankingTask]]:
+        methods = {m: METHODS.get(m) for m in self.cfg.methods}
+        tasks = {t: TASKS.get(t) for t in self.cfg.tasks}
+        for name, task in tasks.items():
+            if not isinstance(task, RankingTask):
+                raise ConfigError(
+                    f"task {name!r} is not a ranking task; it is run by the generative methods "
+                    "(explanation), which this runner does not know yet"
+                )
+        for name, params in self.cfg.method_params.items():
+            if name not in methods:
+                raise ConfigError(f"method_params.{name}: {name!r} is not among --methods")
+            methods[name](profile=self.cfg.profile, **params)  # unknown params fail here
+        return methods, tasks
+
+    def _pending(
+        self, ds: Dataset, tasks: dict[str, RankingTask], method: str, seed: int
+    ) -> list[str]:
+        key = dataset_key(ds.name, self.cfg.id_indexing)
+        todo = []
+        for name, task in tasks.items():
+            json_path, _ = result_paths(self.results_dir, key, name, method, seed)
+            if self.cfg.force or not json_path.exists():
+                todo.append(name)
+                continue
+            record = read_record(json_path)
+            want = stable_hash(entry_config(self.cfg, ds, task, method, seed))
+            if record.get("config_hash") != want:
+                raise ResultsError(
+                    f"{json_path} was produced with a different configuration (config hash "
+                    f"{str(record.get('config_hash'))[:12]} != {want[:12]}). Use --force to "
+                    "overwrite it or --results-dir to write elsewhere."
+                )
+        return todo
+
+    # ---- the run ----------------------------------------------------------------------
+    def run(self) -> list[Path]:
+        methods, tasks = self._check_names()
+        datasets = [load_dataset(d, self.cfg.data_format) for d in self.cfg.datasets]
+        plan = []
+        for ds in datasets:
+            for seed in self.cfg.seeds:
+                for method in methods:
+                    todo = self._pending(ds, tasks, method, seed)
+                    plan.append((ds, seed, method, todo))
+        written: list[Path] = []
+        n_fits = sum(1 for *_, todo in plan if todo)
+        bar = tqdm(total=n_fits, desc="fits", disable=not self.cfg.progress, unit="fit")
+        for ds, seed, method, todo in plan:
+            if not todo:
+                continue
+            bar.set_postfix_str(f"{ds.name} {method} seed {seed}")
+            written += self._run_one(ds, seed, methods[method], {t: tasks[t] for t in todo})
+            bar.update(1)
+        bar.close()
+        return written
+
+    def _run_one(
+        self, ds: Dataset, seed: int, method_cls: type[Method], tasks: dict[str, RankingTask]
+    ) -> list[Path]:
+        cfg = self.cfg
+        _seed_everything(seed)
+        data = reindex(ds, cfg.id_indexing, seed)
+        split = leave_one_out(data)
+        if split.n_users == 0:
+            raise ResultsError(f"{ds.name}: no user has the 3 interactions a split needs")
+        method = method_cls(profile=cfg.profile, **cfg.method_params.get(method_cls.name, {}))
+        ctx = FitContext(
+            dataset=data, split=split, seed=seed, profile=cfg.profile, device=self.device,
+            show_progress=cfg.progress,
+        )
+        with PeakMemory(self.device) as fit_mem:
+            t0 = time.perf_counter()
+            method.fit(ctx)
+            fit_seconds = time.perf_counter() - t0
+        key = dataset_key(ds.name, cfg.id_indexing)
+        audit = leak_audit(split)
+        paths = []
+        for name, task in tasks.items():
+            json_path, _ = result_paths(self.results_dir, key, name, method_cls.name, seed)
+            cand_path = json_path.parent.parent / f"candidates-seed{seed}.npz"
+            requests = build_requests(
+                task, split, stage="test", seed=seed, candidates_path=cand_path,
+                content_hash=ds.content_hash,
+            )
+            with PeakMemory(self.device) as pred_mem:
+                t0 = time.perf_counter()
+                ranks = self._rank(method, task, requests)
+                predict_seconds = time.perf_counter() - t0
+            vectors = metric_vectors(ranks, task.metrics)
+            in_history = int(
+                sum(int(t) in set(h.tolist()) for h, t in zip(requests.histories, requests.targets))
+            )
+            entry = entry_config(cfg, ds, task, method_cls.name, seed)
+            record: dict[str, Any] = {
+                "dataset": {
+                    "name": ds.name,
+                    "key": key,
+                    "source": ds.source,
+                    "format": ds.format,
+                    "content_hash": ds.content_hash,
+                    "n_users": ds.n_users,
+                    "n_items": ds.n_items,
+                    "n_interactions": len(ds.interactions),
+                },
+                "task": task.describe(),
+                "method": {
+                    "name": method_cls.name,
+                    "params": method.params,
+                    "fit_info": method.fit_info,
+                },
+                "seed": seed,
+                "profile": cfg.profile,
+                "protocol": {
+                    "split": SPLIT_RULE,
+                    "chronology": CHRONOLOGY_RULE,
+                    "tie_rule": TIE_RULE,
+                    "id_indexing": cfg.id_indexing,
+                    "users_dropped": split.n_dropped,
+                    "targets_in_history": in_history,
+                    "leak_audit": audit,
+                    "candidates": (
+                        f"1 held-out positive + {task.n_negatives} items the user never "
+                        "interacted with, sampled and shuffled with the run's seed"
+                        if task.kind == "candidates" else None
+                    ),
+                },
+                "candidates_file": (
+                    {
+                        "path": str(cand_path.relative_to(self.results_dir)),
+                        "sha256": hashlib.sha256(cand_path.read_bytes()).hexdigest(),
+                    }
+                    if task.kind == "candidates" else None
+                ),
+                "metrics": {k: float(np.mean(v)) for k, v in vectors.items()},
+                "users_evaluated": len(requests),
+                "timing": {
+                    "fit_seconds": fit_seconds,
+                    "predict_seconds": predict_seconds,
+                    "predict_users_per_second": len(requests) / max(predict_seconds, 1e-9),
+                    "peak_memory_mb": max(fit_mem.peak_mb, pred_mem.peak_mb),
+                    "peak_memory_scope": fit_mem.scope,
+                },
+                "config": entry,
+                "config_hash": stable_hash(entry),
+                "environment": environment(str(self.device)),
+                "created_unix": int(time.time()),
+            }
+            per_user = {"users": requests.users, "rank": ranks, **vectors}
+            paths.append(write_result(self.results_dir, record, per_user))
+        return paths
+
+    def _rank(self, method: Method, task: RankingTask, req: EvalRequests) -> np.ndarray:
+        bs = self.cfg.batch_size
+        bar = tqdm(
+            total=len(req), desc=f"predict {task.name}", leave=False, unit="user",
+            disable=not self.cfg.progress,
+        )
+        try:
+            if task.kind == "full":
+                return rank_full_catalogue(
+                    method.score_all, req.users, req.histories, req.targets,
+                    mask_history=task.mask_history, batch_size=bs, progress=bar.update,
+                )
+            assert req.candidates is not None and req.target_col is not None
+            out = np.empty(len(req), dtype=np.int64)
+            for start in range(0, len(req), bs):
+                sl = slice(start, start + bs)
+                scores = method.score_candidates(
+                    req.users[sl], req.histories[sl], req.candidates[sl]
+                ).to(torch.float32)
+                col = torch.as_tensor(req.target_col[sl], dtype=torch.long)
+                out[sl] = target_ranks(scores, col).cpu().numpy()
+                bar.update(len(req.users[sl]))
+            return out
+        finally:
+            bar.close()
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def run(cfg: RunConfig) -> list[Path]:
+    """Run ``cfg``'s matrix; see :class:`Runner`."""
+    return Runner(cfg).run()
+

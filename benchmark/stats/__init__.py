@@ -1,0 +1,31 @@
+"""Paired significance tests, bootstrap CIs and multiple-comparison correction.
+
+Inputs are per-user metric vectors of two systems, paired by position. See
+:mod:`benchmark.stats.paired`, :mod:`benchmark.stats.bootstrap` and
+:mod:`benchmark.stats.multiple`.
+"""
+
+from benchmark.stats.bootstrap import bootstrap_ci
+from benchmark.stats.multiple import holm, holm_reject
+from benchmark.stats.paired import (
+    TESTS,
+    TestResult,
+    compare,
+    effect_size,
+    paired_t_test,
+    randomization_test,
+    wilcoxon_test,
+)
+
+__all__ = [
+    "TESTS",
+    "TestResult",
+    "bootstrap_ci",
+    "compare",
+    "effect_size",
+    "holm",
+    "holm_reject",
+    "paired_t_test",
+    "randomization_test",
+    "wilcoxon_test",
+]

@@ -1,0 +1,75 @@
+"""The one interface every method implements.
+
+A method is fitted once per (dataset, seed) on the training split, may use the validation
+targets for early stopping, and then answers the task requests: score every item for a batch of
+users, or score given candidates. Generative methods add ``generate`` later.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from benchmark.data.schema import Dataset
+from tasks.split import Split
+
+
+@dataclass
+class FitContext:
+    """Everything a method may look at while fitting.
+
+    ``split.test`` is present because the split object is shared, but a method must not read
+    it: the harness fits before it builds any test request, and tests check that the test
+    targets do not influence fitted models.
+    """
+
+    dataset: Dataset
+    split: Split
+    seed: int
+    profile: str = "cpu"
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    show_progress: bool = True
+
+
+class Method(ABC):
+    """Base class: subclasses set ``name`` and ``bibtex`` and implement ``fit``/``score_all``."""
+
+    name: ClassVar[str] = ""
+    #: BibTeX of the paper the method comes from; shown under each leaderboard.
+    bibtex: ClassVar[str] = ""
+    #: default hyperparameters per profile; user params override them.
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, profile: str = "cpu", **params: Any) -> None:
+        base = dict(self.defaults.get("cpu", {}))
+        base.update(self.defaults.get(profile, {}))
+        unknown = sorted(set(params) - set(base))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unknown parameter(s) {unknown}; "
+                f"accepted: {sorted(base)}"
+            )
+        base.update(params)
+        self.params: dict[str, Any] = base
+        self.profile = profile
+        #: filled by ``fit``: anything worth recording in the results (epochs, best epoch...).
+        self.fit_info: dict[str, Any] = {}
+
+    @abstractmethod
+    def fit(self, ctx: FitContext) -> None:
+        """Train on ``ctx.split.train`` (validation targets allowed for early stopping)."""
+
+    @abstractmethod
+    def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
+        """Scores ``[len(users), n_items + 1]`` for every item; column 0 (padding) is ignored."""
+
+    def score_candidates(
+        self, users: np.ndarray, histories: list[np.ndarray], candidates: np.ndarray
+    ) -> torch.Tensor:
+        """Scores ``[B, C]`` for the given candidate items; default: gather from ``score_all``."""
+        scores = self.score_all(users, histories)
+        return scores.gather(1, torch.as_tensor(candidates, dtype=torch.long, device=scores.device))

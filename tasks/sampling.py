@@ -1,0 +1,107 @@
+"""Seeded negative sampling for candidate tasks, persisted so every run sees the same lists.
+
+Negatives are drawn uniformly from the items the user never interacted with (training,
+validation and test items all excluded), without repeats. Each user's candidate row is then
+shuffled with the same seeded generator, so the positive's position carries no information.
+The generator is seeded from (seed, task name), independent of which methods run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.errors import ResultsError
+from benchmark.results import atomic_write_bytes
+
+
+def _task_seed(seed: int, task_name: str) -> list[int]:
+    digest = hashlib.sha256(task_name.encode()).digest()
+    return [int(seed), int.from_bytes(digest[:4], "little")]
+
+
+def sample_candidates(
+    sequences: list[np.ndarray],
+    targets: np.ndarray,
+    n_items: int,
+    n_negatives: int,
+    *,
+    seed: int,
+    task_name: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate matrix ``[U, n_negatives + 1]`` (items) and the positive's column per user.
+
+    ``sequences[i]`` is everything user ``i`` interacted with; ``targets[i]`` the positive.
+    """
+    rng = np.random.default_rng(_task_seed(seed, task_name))
+    n_users = len(sequences)
+    cands = np.empty((n_users, n_negatives + 1), dtype=np.int64)
+    target_col = np.empty(n_users, dtype=np.int64)
+    for i, (seq, target) in enumerate(zip(sequences, targets)):
+        seen = set(seq.tolist())
+        seen.add(int(target))
+        available = n_items - len(seen)
+        if available < n_negatives:
+            raise ResultsError(
+                f"user index {i} has interacted with {len(seen)} of {n_items} items: fewer than "
+                f"{n_negatives} negatives remain; use a task with fewer candidates"
+            )
+        negatives: list[int] = []
+        chosen: set[int] = set()
+        while len(negatives) < n_negatives:
+            draw = rng.integers(1, n_items + 1, size=2 * (n_negatives - len(negatives)) + 8)
+            for item in draw.tolist():
+                if item not in seen and item not in chosen:
+                    chosen.add(item)
+                    negatives.append(item)
+                    if len(negatives) == n_negatives:
+                        break
+        row = np.array([int(target), *negatives], dtype=np.int64)
+        order = rng.permutation(n_negatives + 1)
+        cands[i] = row[order]
+        target_col[i] = int(np.flatnonzero(order == 0)[0])
+    return cands, target_col
+
+
+def load_or_sample(
+    path: Path,
+    *,
+    content_hash: str,
+    users: np.ndarray,
+    sequences: list[np.ndarray],
+    targets: np.ndarray,
+    n_items: int,
+    n_negatives: int,
+    seed: int,
+    task_name: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reuse the persisted candidates at ``path`` or sample and persist them."""
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            stored_hash = str(z["content_hash"])
+            if stored_hash != content_hash:
+                raise ResultsError(
+                    f"{path}: candidates were sampled from data with content hash "
+                    f"{stored_hash[:12]}, but the data now hashes to {content_hash[:12]}. "
+                    "Use another --results-dir, or delete the file and rerun every method "
+                    "on this task with --force."
+                )
+            if not np.array_equal(z["users"], users):
+                raise ResultsError(f"{path}: stored users differ from the current split")
+            return z["candidates"], z["target_col"]
+    cands, target_col = sample_candidates(
+        sequences, targets, n_items, n_negatives, seed=seed, task_name=task_name
+    )
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        users=users,
+        candidates=cands,
+        target_col=target_col,
+        content_hash=np.array(content_hash),
+    )
+    atomic_write_bytes(path, buf.getvalue())
+    return cands, target_col

@@ -1,0 +1,242 @@
+"""Aggregation, ordering and significance markers of ``build_leaderboards``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark.errors import ConfigError, ResultsError
+from benchmark.leaderboard import build_leaderboards
+from benchmark.stats import compare
+
+
+def _only(boards):
+    assert len(boards) == 1
+    return boards[0]
+
+
+def test_clearly_better_method_gets_markers_not_vice_versa(make_result, load):
+    for s in range(3):
+        make_result("good", s, rate=0.7, rng_seed=s)
+        make_result("bad", s, rate=0.2, rng_seed=100 + s)
+    lb = _only(build_leaderboards(load()))
+    assert [r.method for r in lb.rows] == ["good", "bad"]
+    assert [r.letter for r in lb.rows] == ["a", "b"]
+    for m in lb.metrics:
+        assert lb.row("good").cells[m].markers == ("b",)
+        assert lb.row("bad").cells[m].markers == ()
+    assert len(lb.comparisons) == 2  # one pair x two metrics
+    assert all(c.winner(lb.alpha) == "good" for c in lb.comparisons)
+
+
+def test_identical_methods_get_no_markers_and_share_bold(make_result, load):
+    for s in range(2):
+        make_result("twin_a", s, rate=0.4, rng_seed=s)
+        make_result("twin_b", s, rate=0.4, rng_seed=s)
+    lb = _only(build_leaderboards(load()))
+    for row in lb.rows:
+        for cell in row.cells.values():
+            assert cell.markers == ()
+            assert cell.best
+    assert all(c.p_value == 1.0 and c.p_adjusted == 1.0 for c in lb.comparisons)
+    # equal means: ties broken by name
+    assert [r.method for r in lb.rows] == ["twin_a", "twin_b"]
+
+
+def _holm_case(n: int = 200, pos: int = 19, neg: int = 8) -> tuple[dict, dict]:
+    """hr@10 differs by +1 on ``pos`` users and -1 on ``neg`` users; ndcg@10 is identical."""
+    a = np.zeros(n)
+    b = np.zeros(n)
+    a[:pos] = 1.0
+    b[pos : pos + neg] = 1.0
+    same = np.linspace(0.0, 1.0, n)
+    return {"hr@10": a, "ndcg@10": same}, {"hr@10": b, "ndcg@10": same.copy()}
+
+
+def test_holm_is_applied_over_the_whole_family(make_result, load):
+    va, vb = _holm_case()
+    raw = compare(va["hr@10"], vb["hr@10"], test="t").p_value
+    assert 0.025 < raw < 0.05  # significant alone, not after doubling
+    make_result("alpha", 0, values=va)
+    make_result("beta", 0, values=vb)
+    lb = _only(build_leaderboards(load()))
+    hr = next(c for c in lb.comparisons if c.metric == "hr@10")
+    assert hr.p_value == pytest.approx(raw)
+    assert hr.p_adjusted == pytest.approx(2 * raw)
+    assert hr.p_adjusted > lb.alpha
+    assert lb.row("alpha").cells["hr@10"].markers == ()
+    # at a looser alpha the same comparison survives the correction
+    lb10 = _only(build_leaderboards(load(), alpha=0.1))
+    assert lb10.row("alpha").cells["hr@10"].markers == ("b",)
+    assert lb10.row("beta").cells["hr@10"].markers == ()
+
+
+def test_mean_and_std_over_seeds(make_result, load):
+    make_result("m", 0, values=np.full(50, 0.1), n_users=50)
+    make_result("m", 1, values=np.full(50, 0.3), n_users=50)
+    make_result("m", 2, values=np.full(50, 0.5), n_users=50)
+    make_result("single", 0, values=np.full(50, 0.2), n_users=50)
+    lb = _only(build_leaderboards(load()))
+    cell = lb.row("m").cells["ndcg@10"]
+    assert cell.mean == pytest.approx(0.3)
+    assert cell.std == pytest.approx(0.2)  # ddof=1
+    assert lb.row("m").seeds == [0, 1, 2]
+    assert lb.row("single").cells["ndcg@10"].std is None
+    assert lb.row("single").n_seeds == 1
+
+
+def test_best_per_column_and_sort_by_ndcg(make_result, load):
+    n = 100
+    hr_winner = {"hr@10": np.full(n, 0.9), "ndcg@10": np.full(n, 0.2)}
+    ndcg_winner = {"hr@10": np.full(n, 0.5), "ndcg@10": np.full(n, 0.4)}
+    make_result("hr_first", 0, values=hr_winner, n_users=n)
+    make_result("ndcg_first", 0, values=ndcg_winner, n_users=n)
+    lb = _only(build_leaderboards(load()))
+    assert lb.main_metric == "ndcg@10"
+    assert [r.method for r in lb.rows] == ["ndcg_first", "hr_first"]
+    assert lb.row("hr_first").cells["hr@10"].best
+    assert not lb.row("hr_first").cells["ndcg@10"].best
+    assert lb.row("ndcg_first").cells["ndcg@10"].best
+    assert not lb.row("ndcg_first").cells["hr@10"].best
+
+
+def test_efficiency_columns(make_result, load):
+    def timing(fit: float, mem: float):
+        def edit(rec):
+            rec["timing"].update(fit_seconds=fit, peak_memory_mb=mem)
+
+        return edit
+
+    make_result("m", 0, edit=timing(1.0, 100.0))
+    make_result("m", 1, edit=timing(3.0, 300.0))
+    row = _only(build_leaderboards(load())).row("m")
+    assert row.fit_seconds == pytest.approx(2.0)
+    assert row.peak_memory_mb == pytest.approx(300.0)
+    assert row.predict_users_per_second == pytest.approx(400.0)
+
+
+def test_tests_use_only_shared_seeds(make_result, load):
+    for s in range(3):
+        make_result("three", s, rate=0.6, rng_seed=s)
+    for s in range(2):
+        make_result("two", s, rate=0.3, rng_seed=50 + s)
+    lb = _only(build_leaderboards(load()))
+    assert {c.seeds for c in lb.comparisons} == {(0, 1)}
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value"),
+    [
+        ("dataset", "content_hash", "ffff"),
+        ("protocol", "id_indexing", "random"),
+        ("task", "n_candidates", 100),
+        ("protocol", "split", "random-80-20"),
+    ],
+)
+def test_mixed_protocols_raise_naming_files(make_result, load, section, name, value):
+    ok = make_result("good", 0)
+
+    def edit(rec):
+        rec[section][name] = value
+
+    odd = make_result("odd", 0, edit=edit)
+    with pytest.raises(ResultsError) as err:
+        build_leaderboards(load())
+    msg = str(err.value)
+    assert f"{section}.{name}" in msg
+    assert str(ok) in msg and str(odd) in msg
+
+
+def test_user_set_mismatch_is_noted_and_aligned_by_user_id(make_result, load):
+    rng = np.random.default_rng(0)
+    n = 300
+    good = (rng.random(n) < 0.7).astype(float)
+    bad = (rng.random(n) < 0.2).astype(float)
+    make_result("good", 0, values=good, n_users=n)
+    # "bad" misses the first 40 users and stores the rest in shuffled order
+    keep = np.arange(40, n)
+    perm = rng.permutation(keep.size)
+    make_result("bad", 0, values=bad[keep][perm], users=keep[perm])
+    lb = _only(build_leaderboards(load()))
+    assert any("different users" in note and "260" in note for note in lb.notes)
+    comp = next(c for c in lb.comparisons if c.metric == "ndcg@10")
+    assert comp.n_users == keep.size
+    expected = compare(good[keep], bad[keep], test="t")
+    assert comp.p_value == pytest.approx(expected.p_value)
+    assert comp.mean_diff == pytest.approx(expected.mean_diff)
+    assert lb.users_evaluated == [260, 300]
+    assert lb.row("good").cells["ndcg@10"].markers == ("b",)
+
+
+def test_same_users_give_no_note(make_result, load):
+    make_result("a", 0)
+    make_result("b", 0, rng_seed=9)
+    assert _only(build_leaderboards(load())).notes == []
+
+
+def test_one_leaderboard_per_dataset_and_task(make_result, load):
+    make_result("m", 0, key="zeta")
+    make_result("m", 0, key="alpha", task="topn")
+    make_result("m", 0, key="alpha", task="sequential")
+    boards = build_leaderboards(load())
+    assert [(b.dataset_key, b.task) for b in boards] == [
+        ("alpha", "sequential"),
+        ("alpha", "topn"),
+        ("zeta", "sequential"),
+    ]
+    assert all(b.comparisons == [] for b in boards)
+
+
+def test_other_tests_and_bad_options(make_result, load):
+    for s in range(2):
+        make_result("good", s, rate=0.8, rng_seed=s)
+        make_result("bad", s, rate=0.1, rng_seed=10 + s)
+    for test, opts in [("wilcoxon", None), ("randomization", {"n_resamples": 500})]:
+        lb = _only(build_leaderboards(load(), test=test, test_options=opts))
+        assert lb.test == test
+        assert lb.row("good").cells["hr@10"].markers == ("b",)
+    with pytest.raises(ConfigError, match="unknown paired test"):
+        build_leaderboards(load(), test="z")
+    with pytest.raises(ConfigError, match="alpha"):
+        build_leaderboards(load(), alpha=1.5)
+
+
+def test_bibtex_from_registry_and_unregistered_names(make_result, load, registry):
+    class Fake:
+        bibtex = "  @article{fake2024, title={Fake}}\n"
+
+    registry.add("fake_registered", Fake)
+    make_result("fake_registered", 0)
+    make_result("not_registered_anywhere", 0)
+    lb = _only(build_leaderboards(load()))
+    assert lb.row("fake_registered").bibtex == "@article{fake2024, title={Fake}}"
+    assert lb.row("not_registered_anywhere").bibtex == ""
+
+
+def test_missing_metric_in_sidecar_is_a_clear_error(make_result, load):
+    path = make_result("m", 0)
+    res = load()[0]
+    del res.per_user["ndcg@10"]
+    with pytest.raises(ResultsError, match="ndcg@10") as err:
+        build_leaderboards([res])
+    assert str(path) in str(err.value)
+
+
+def test_nan_per_user_values_name_the_files(make_result, load):
+    values = np.full(200, 0.5)
+    values[7] = np.nan
+    make_result("ok", 0)
+    broken = make_result("broken", 0, values=values)
+    with pytest.raises(ResultsError, match="NaN") as err:
+        build_leaderboards(load())
+    assert str(broken) in str(err.value)
+
+
+def test_users_differing_between_seeds_use_the_common_users(make_result, load):
+    make_result("steady", 0, rate=0.5)
+    make_result("steady", 1, rate=0.5)
+    make_result("patchy", 0, rate=0.5, rng_seed=7)
+    make_result("patchy", 1, users=np.arange(50, 200), rate=0.5, rng_seed=8)
+    lb = _only(build_leaderboards(load()))
+    assert any(note.startswith("patchy: evaluated users differ between seeds") for note in lb.notes)
+    assert {c.n_users for c in lb.comparisons} == {150}

@@ -1,0 +1,165 @@
+"""End-to-end runs of the harness on a small dataset written in RecBole's atomic format."""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmark.cli import main
+from benchmark.config import RunConfig
+from benchmark.errors import ResultsError
+from benchmark.results import iter_result_files, load_result
+from benchmark.runner import run
+
+
+@pytest.fixture
+def toy_dir(tmp_path):
+    """60 users, about 190 items; each user walks forward through the catalogue."""
+    rng = np.random.default_rng(0)
+    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    for u in range(60):
+        start = int(rng.integers(1, 180))
+        for t in range(int(rng.integers(4, 12))):
+            lines.append(f"{u}\t{start + t}\t4\t{1000 + t}")
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    (folder / "toy.inter").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def config(toy_dir, tmp_path, **kw):
+    base = dict(
+        methods=["pop", "random", "idplus1"], datasets=[str(toy_dir)],
+        tasks=["sequential", "topn"], seeds=[0, 1], results_dir=str(tmp_path / "res"),
+        progress=False, cache_dir=None,
+    )
+    base.pop("cache_dir")
+    base.update(kw)
+    return RunConfig(**base)
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "cache"))
+
+
+def test_matrix_writes_one_result_per_entry(toy_dir, tmp_path):
+    cfg = config(toy_dir, tmp_path)
+    paths = run(cfg)
+    assert len(paths) == 3 * 2 * 2
+    res = load_result(tmp_path / "res/toy/topn/idplus1/seed1.json")
+    rec = res.record
+    assert rec["users_evaluated"] == 60 == len(res.users)
+    assert set(rec["metrics"]) == {"hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr@10"}
+    assert rec["protocol"]["tie_rule"].startswith("pessimistic")
+    assert rec["dataset"]["content_hash"] and rec["config_hash"]
+    assert rec["environment"]["packages"]["torch"]
+    assert rec["timing"]["fit_seconds"] >= 0
+    # the walk makes max+1 the answer: the leak probe is perfect on sequential
+    seq = load_result(tmp_path / "res/toy/sequential/idplus1/seed0.json").record
+    assert seq["metrics"]["hr@1"] == 1.0
+    assert seq["protocol"]["leak_audit"]["test_max_id_plus_one"] == 1.0
+    rnd = load_result(tmp_path / "res/toy/sequential/random/seed0.json").record
+    assert rnd["metrics"]["hr@1"] < 0.5
+
+
+def test_candidates_are_shared_by_methods_and_persisted(toy_dir, tmp_path):
+    run(config(toy_dir, tmp_path, methods=["pop"], tasks=["topn"], seeds=[0]))
+    cand = tmp_path / "res/toy/topn/candidates-seed0.npz"
+    first = np.load(cand)["candidates"].copy()
+    run(config(toy_dir, tmp_path, methods=["random"], tasks=["topn"], seeds=[0]))
+    assert np.array_equal(np.load(cand)["candidates"], first)
+
+
+def test_rerun_skips_finished_and_force_reruns(toy_dir, tmp_path, monkeypatch):
+    cfg = config(toy_dir, tmp_path, methods=["pop"], seeds=[0])
+    run(cfg)
+    before = {p: p.read_text() for p in iter_result_files(tmp_path / "res")}
+
+    def no_fit(self, ctx):
+        raise AssertionError("finished entries must not be refitted")
+
+    monkeypatch.setattr("methods.pop.Popularity.fit", no_fit)
+    assert run(cfg) == []
+    assert {p: p.read_text() for p in iter_result_files(tmp_path / "res")} == before
+    with pytest.raises(AssertionError, match="must not be refitted"):
+        run(config(toy_dir, tmp_path, methods=["pop"], seeds=[0], force=True))
+
+
+def test_interrupted_run_resumes(toy_dir, tmp_path, monkeypatch):
+    from methods.random_baseline import RandomScores
+
+    calls = {"n": 0}
+    real_fit = RandomScores.fit
+
+    def flaky_fit(self, ctx):
+        calls["n"] += 1
+        if ctx.seed == 1:
+            raise KeyboardInterrupt
+        real_fit(self, ctx)
+
+    monkeypatch.setattr(RandomScores, "fit", flaky_fit)
+    cfg = config(toy_dir, tmp_path, methods=["random"])
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    done = [p.name for p in iter_result_files(tmp_path / "res")]
+    assert sorted(done) == ["seed0.json", "seed0.json"]
+    monkeypatch.setattr(RandomScores, "fit", real_fit)
+    written = run(cfg)
+    assert sorted(p.name for p in written) == ["seed1.json", "seed1.json"]
+
+
+def test_changed_config_is_not_silently_mixed(toy_dir, tmp_path):
+    run(config(toy_dir, tmp_path, methods=["pop"], seeds=[0], tasks=["sequential"]))
+    other = config(toy_dir, tmp_path, methods=["pop"], seeds=[0], tasks=["sequential"],
+                   id_indexing="original", profile="paper")
+    with pytest.raises(ResultsError, match="different configuration"):
+        run(other)
+
+
+def test_random_ids_kill_the_leak_probe(toy_dir, tmp_path):
+    run(config(toy_dir, tmp_path, methods=["idplus1"], tasks=["sequential"], seeds=[0],
+               id_indexing="random"))
+    rec = json.loads((tmp_path / "res/toy+random-ids/sequential/idplus1/seed0.json").read_text())
+    assert rec["protocol"]["id_indexing"] == "random"
+    assert rec["metrics"]["hr@1"] < 0.2
+
+
+def test_cli_errors_are_clear_and_write_nothing(toy_dir, tmp_path, capsys):
+    res = tmp_path / "res"
+    code = main(["run", "--methods", "sasrek", "--datasets", str(toy_dir),
+                 "--results-dir", str(res)])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown method 'sasrek'" in err and "Did you mean 'sasrec'" in err
+    code = main(["run", "--methods", "pop", "--tasks", "seqential", "--datasets", str(toy_dir),
+                 "--results-dir", str(res)])
+    assert code == 2 and "Did you mean 'sequential'" in capsys.readouterr().err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "bad.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n1\tx\tnoon\n")
+    code = main(["run", "--methods", "pop", "--datasets", str(bad), "--results-dir", str(res)])
+    err = capsys.readouterr().err
+    assert code == 2 and "bad.inter" in err
+    code = main(["run", "--methods", "pop", "--datasets", str(tmp_path / "missing"),
+                 "--results-dir", str(res)])
+    assert code == 2 and "missing" in capsys.readouterr().err
+    assert not res.exists()
+
+
+def test_cli_run_and_leaderboard(toy_dir, tmp_path, capsys):
+    res, out = tmp_path / "res", tmp_path / "lb"
+    assert main(["run", "--methods", "pop,random", "--datasets", str(toy_dir), "--seeds", "0,1",
+                 "--results-dir", str(res), "--no-progress"]) == 0
+    assert main(["leaderboard", "--results-dir", str(res), "--out", str(out)]) == 0
+    table = (out / "toy" / "sequential.md").read_text()
+    assert "pop" in table and "random" in table and "pessimistic" in table
+    assert main(["leaderboard", "--results-dir", str(res), "--out", str(out), "--check"]) == 0
+    (out / "toy" / "topn.md").write_text("edited\n")
+    assert main(["leaderboard", "--results-dir", str(res), "--out", str(out), "--check"]) == 1
+
+
+def test_cli_list_shows_registries(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("sasrec", "pop", "idplus1", "sequential", "topn", "rerank", "ml-100k", "p5"):
+        assert name in out
