@@ -31,6 +31,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto (default), cpu or cuda[:N]")
     p.add_argument("--batch-size", dest="batch_size", type=int, help="users per scoring batch")
     p.add_argument("--force", action="store_true", default=None, help="rerun finished entries")
+    p.add_argument(
+        "--no-mask-history", dest="no_mask_history", action="store_true",
+        help="sequential: keep the user's history items in the ranking (results go to the "
+        "task 'sequential+mask_history=false')",
+    )
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     p.add_argument("--config", type=Path, help="YAML file with any of the options above")
 
@@ -46,6 +51,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "data_format", "device", "batch_size", "force", "progress",
         )
     }
+    if args.no_mask_history:
+        overrides["task_options"] = {"sequential": {"mask_history": False}}
     cfg = load_config(args.config, overrides)
     paths = run(cfg)
     print(f"wrote {len(paths)} result(s) under {cfg.results_dir}/")

@@ -37,6 +37,10 @@ class RunConfig:
     device: str = "auto"
     batch_size: int = 1024
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: loader options for every dataset of the run, e.g. ``{"kcore": 5}`` for amazon2018
+    data_options: dict[str, Any] = field(default_factory=dict)
+    #: overrides of task fields, e.g. ``{"sequential": {"mask_history": False}}``
+    task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool = True
 
     def validate(self) -> None:
@@ -56,11 +60,17 @@ class RunConfig:
             raise ConfigError(f"batch_size: must be a positive integer, got {self.batch_size}")
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             raise ConfigError(f"device: expected auto, cpu or cuda[:N], got {self.device!r}")
-        for name, params in self.method_params.items():
-            if not isinstance(params, dict):
-                raise ConfigError(f"method_params.{name}: expected a mapping of parameters")
+        for key in ("method_params", "task_options"):
+            for name, params in getattr(self, key).items():
+                if not isinstance(params, dict):
+                    raise ConfigError(f"{key}.{name}: expected a mapping of option: value")
 
 
+_EXAMPLES = {
+    "method_params": "{sasrec: {hidden: 32}}",
+    "task_options": "{sequential: {mask_history: false}}",
+    "data_options": "{kcore: 5}",
+}
 _LIST_FIELDS = {"methods": str, "datasets": str, "tasks": str, "seeds": int}
 
 
@@ -83,9 +93,9 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return int(value)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: batch_size: expected an integer") from exc
-    if key == "method_params":
+    if key in ("method_params", "task_options", "data_options"):
         if not isinstance(value, dict):
-            raise ConfigError(f"{source}: method_params: expected a mapping method -> params")
+            raise ConfigError(f"{source}: {key}: expected a mapping, e.g. {_EXAMPLES[key]}")
         return value
     return None if value is None else str(value)
 
@@ -112,8 +122,12 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> RunConfig:
                 )
             values[norm] = _coerce(norm, value, str(path))
     for key, value in overrides.items():
-        if value is not None:
-            values[key] = _coerce(key, value, "command line")
+        if value is None:
+            continue
+        value = _coerce(key, value, "command line")
+        if isinstance(value, dict) and isinstance(values.get(key), dict):
+            value = {**values[key], **value}  # a flag adds to the file's mapping
+        values[key] = value
     cfg = RunConfig(**values)
     cfg.validate()
     return cfg

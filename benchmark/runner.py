@@ -54,6 +54,7 @@ def entry_config(cfg: RunConfig, ds: Dataset, task: RankingTask, method: str, se
     return {
         "dataset": ds.name,
         "content_hash": ds.content_hash,
+        "data_options": cfg.data_options,
         "task": task.describe(),
         "method": method,
         "method_params": cfg.method_params.get(method, {}),
@@ -74,13 +75,19 @@ class Runner:
     # ---- checks before any work -------------------------------------------------------
     def _check_names(self) -> tuple[dict[str, type[Method]], dict[str, RankingTask]]:
         methods = {m: METHODS.get(m) for m in self.cfg.methods}
-        tasks = {t: TASKS.get(t) for t in self.cfg.tasks}
-        for name, task in tasks.items():
+        for name in self.cfg.task_options:
+            if name not in self.cfg.tasks:
+                raise ConfigError(f"task_options.{name}: {name!r} is not among --tasks")
+        tasks = {}
+        for name in self.cfg.tasks:
+            task = TASKS.get(name)
             if not isinstance(task, RankingTask):
                 raise ConfigError(
                     f"task {name!r} is not a ranking task; it is run by the generative methods "
                     "(explanation), which this runner does not know yet"
                 )
+            task = task.with_options(self.cfg.task_options.get(name, {}))
+            tasks[task.name] = task
         for name, params in self.cfg.method_params.items():
             if name not in methods:
                 raise ConfigError(f"method_params.{name}: {name!r} is not among --methods")
@@ -110,7 +117,10 @@ class Runner:
     # ---- the run ----------------------------------------------------------------------
     def run(self) -> list[Path]:
         methods, tasks = self._check_names()
-        datasets = [load_dataset(d, self.cfg.data_format) for d in self.cfg.datasets]
+        datasets = [
+            load_dataset(d, self.cfg.data_format, options=self.cfg.data_options)
+            for d in self.cfg.datasets
+        ]
         plan = []
         for ds in datasets:
             for seed in self.cfg.seeds:

@@ -163,3 +163,37 @@ def test_cli_list_shows_registries(capsys):
     out = capsys.readouterr().out
     for name in ("sasrec", "pop", "idplus1", "sequential", "topn", "rerank", "ml-100k", "p5"):
         assert name in out
+
+
+def test_task_options_make_a_separate_variant(toy_dir, tmp_path):
+    run(config(toy_dir, tmp_path, methods=["pop"], seeds=[0], tasks=["sequential"],
+               task_options={"sequential": {"mask_history": False}}))
+    masked = run(config(toy_dir, tmp_path, methods=["pop"], seeds=[0], tasks=["sequential"]))
+    unmasked = load_result(
+        tmp_path / "res/toy/sequential+mask_history=false/pop/seed0.json"
+    ).record
+    assert unmasked["task"]["mask_history"] is False
+    assert load_result(masked[0]).record["task"]["mask_history"] is True
+    # history items stay in the ranking, so popular seen items push targets down
+    assert unmasked["metrics"]["ndcg@10"] <= load_result(masked[0]).record["metrics"]["ndcg@10"]
+
+
+def test_bad_task_options_are_rejected(toy_dir, tmp_path):
+    from benchmark.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown option"):
+        run(config(toy_dir, tmp_path, tasks=["sequential"],
+                   task_options={"sequential": {"mask": False}}))
+    with pytest.raises(ConfigError, match="for candidate tasks only"):
+        run(config(toy_dir, tmp_path, tasks=["sequential"],
+                   task_options={"sequential": {"n_negatives": 5}}))
+    with pytest.raises(ConfigError, match="not among --tasks"):
+        run(config(toy_dir, tmp_path, tasks=["sequential"], task_options={"topn": {}}))
+    assert not (tmp_path / "res").exists()
+
+
+def test_data_options_reach_the_loader(toy_dir, tmp_path):
+    from benchmark.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="kcore"):
+        run(config(toy_dir, tmp_path, data_options={"kcore": 5}))
