@@ -27,10 +27,14 @@ from benchmark.metrics import metric_vectors, rank_full_catalogue, target_ranks
 from benchmark.results import dataset_key, read_record, result_paths, write_result
 from methods import METHODS, FitContext, Method
 from tasks import TASKS, EvalRequests, RankingTask
+from tasks.explanation import ExplanationData, ExplanationTask
+from tasks.explanation import prepare as prepare_explanation
 from tasks.indexing import reindex
 from tasks.leak import leak_audit
 from tasks.ranking import build_requests
-from tasks.split import leave_one_out
+from tasks.split import Split, leave_one_out
+
+Task = RankingTask | ExplanationTask
 
 CHRONOLOGY_RULE = (
     "sorted by timestamp; ties broken by the source file's row order (stable); formats without "
@@ -38,6 +42,10 @@ CHRONOLOGY_RULE = (
 )
 SPLIT_RULE = "leave-one-out: last item test, second-to-last validation, rest training"
 TIE_RULE = "pessimistic: the target ranks below every item with an equal score"
+EXPLANATION_SPLIT_RULE = (
+    "per review, train/valid/test 8:1:1 with the run's seed; every user and item kept in "
+    "training; reviews of the users' sequential valid/test items held out of training"
+)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -73,29 +81,45 @@ class Runner:
         self.device = resolve_device(cfg.device)
 
     # ---- checks before any work -------------------------------------------------------
-    def _check_names(self) -> tuple[dict[str, type[Method]], dict[str, RankingTask]]:
+    def _check_names(self) -> tuple[dict[str, type[Method]], dict[str, Task]]:
         methods = {m: METHODS.get(m) for m in self.cfg.methods}
         for name in self.cfg.task_options:
             if name not in self.cfg.tasks:
                 raise ConfigError(f"task_options.{name}: {name!r} is not among --tasks")
-        tasks = {}
+        tasks: dict[str, Task] = {}
         for name in self.cfg.tasks:
             task = TASKS.get(name)
-            if not isinstance(task, RankingTask):
-                raise ConfigError(
-                    f"task {name!r} is not a ranking task; it is run by the generative methods "
-                    "(explanation), which this runner does not know yet"
-                )
-            task = task.with_options(self.cfg.task_options.get(name, {}))
+            options = self.cfg.task_options.get(name, {})
+            if options:
+                if not isinstance(task, RankingTask):
+                    raise ConfigError(f"task_options.{name}: only ranking tasks take options")
+                task = task.with_options(options)
             tasks[task.name] = task
+        for mname, cls in methods.items():
+            unable = [t.name for t in tasks.values() if t.kind not in cls.task_kinds]
+            if unable:
+                able = [m for m in METHODS if "generation" in METHODS.get(m).task_kinds]
+                raise ConfigError(
+                    f"method {mname!r} cannot answer task(s) {unable} (it handles "
+                    f"{', '.join(sorted(cls.task_kinds))}). Methods that generate text: "
+                    f"{', '.join(able) or 'none yet'}."
+                )
         for name, params in self.cfg.method_params.items():
             if name not in methods:
                 raise ConfigError(f"method_params.{name}: {name!r} is not among --methods")
             methods[name](profile=self.cfg.profile, **params)  # unknown params fail here
         return methods, tasks
 
+    def _check_data(self, ds: Dataset, tasks: dict[str, Task]) -> None:
+        needs_reviews = [t.name for t in tasks.values() if t.kind == "generation"]
+        if needs_reviews and not _has_review_text(ds):
+            raise ConfigError(
+                f"dataset {ds.name!r} has no review text, which task(s) {needs_reviews} need; "
+                "use a review dataset (for example an amazon2018 file) for them"
+            )
+
     def _pending(
-        self, ds: Dataset, tasks: dict[str, RankingTask], method: str, seed: int
+        self, ds: Dataset, tasks: dict[str, Task], method: str, seed: int
     ) -> list[str]:
         key = dataset_key(ds.name, self.cfg.id_indexing)
         todo = []
@@ -121,6 +145,8 @@ class Runner:
             load_dataset(d, self.cfg.data_format, options=self.cfg.data_options)
             for d in self.cfg.datasets
         ]
+        for ds in datasets:
+            self._check_data(ds, tasks)
         plan = []
         for ds in datasets:
             for seed in self.cfg.seeds:
@@ -140,7 +166,7 @@ class Runner:
         return written
 
     def _run_one(
-        self, ds: Dataset, seed: int, method_cls: type[Method], tasks: dict[str, RankingTask]
+        self, ds: Dataset, seed: int, method_cls: type[Method], tasks: dict[str, Task]
     ) -> list[Path]:
         cfg = self.cfg
         _seed_everything(seed)
@@ -148,10 +174,11 @@ class Runner:
         split = leave_one_out(data)
         if split.n_users == 0:
             raise ResultsError(f"{ds.name}: no user has the 3 interactions a split needs")
+        explanation = prepare_explanation(data, split, seed) if _has_review_text(data) else None
         method = method_cls(profile=cfg.profile, **cfg.method_params.get(method_cls.name, {}))
         ctx = FitContext(
             dataset=data, split=split, seed=seed, profile=cfg.profile, device=self.device,
-            show_progress=cfg.progress,
+            show_progress=cfg.progress, explanation=explanation, task_names=tuple(tasks),
         )
         with PeakMemory(self.device) as fit_mem:
             t0 = time.perf_counter()
@@ -162,19 +189,22 @@ class Runner:
         paths = []
         for name, task in tasks.items():
             json_path, _ = result_paths(self.results_dir, key, name, method_cls.name, seed)
-            cand_path = json_path.parent.parent / f"candidates-seed{seed}.npz"
-            requests = build_requests(
-                task, split, stage="test", seed=seed, candidates_path=cand_path,
-                content_hash=ds.content_hash,
-            )
             with PeakMemory(self.device) as pred_mem:
                 t0 = time.perf_counter()
-                ranks = self._rank(method, task, requests)
+                if isinstance(task, RankingTask):
+                    per_user, protocol, extra = self._evaluate_ranking(
+                        method, task, split, seed, json_path.parent.parent, ds.content_hash
+                    )
+                    protocol["leak_audit"] = audit
+                else:
+                    assert explanation is not None  # checked by _check_data
+                    per_user, protocol, extra = self._evaluate_generation(
+                        method, task, explanation
+                    )
                 predict_seconds = time.perf_counter() - t0
-            vectors = metric_vectors(ranks, task.metrics)
-            in_history = int(
-                sum(int(t) in set(h.tolist()) for h, t in zip(requests.histories, requests.targets))
-            )
+            n = len(per_user["users"])
+            corpus = extra.pop("corpus_metrics", None)
+            metrics = corpus or {m: float(np.mean(per_user[m])) for m in task.metrics}
             entry = entry_config(cfg, ds, task, method_cls.name, seed)
             record: dict[str, Any] = {
                 "dataset": {
@@ -196,32 +226,18 @@ class Runner:
                 "seed": seed,
                 "profile": cfg.profile,
                 "protocol": {
-                    "split": SPLIT_RULE,
                     "chronology": CHRONOLOGY_RULE,
-                    "tie_rule": TIE_RULE,
                     "id_indexing": cfg.id_indexing,
                     "users_dropped": split.n_dropped,
-                    "targets_in_history": in_history,
-                    "leak_audit": audit,
-                    "candidates": (
-                        f"1 held-out positive + {task.n_negatives} items the user never "
-                        "interacted with, sampled and shuffled with the run's seed"
-                        if task.kind == "candidates" else None
-                    ),
+                    **protocol,
                 },
-                "candidates_file": (
-                    {
-                        "path": str(cand_path.relative_to(self.results_dir)),
-                        "sha256": hashlib.sha256(cand_path.read_bytes()).hexdigest(),
-                    }
-                    if task.kind == "candidates" else None
-                ),
-                "metrics": {k: float(np.mean(v)) for k, v in vectors.items()},
-                "users_evaluated": len(requests),
+                **extra,
+                "metrics": metrics,
+                "users_evaluated": n,
                 "timing": {
                     "fit_seconds": fit_seconds,
                     "predict_seconds": predict_seconds,
-                    "predict_users_per_second": len(requests) / max(predict_seconds, 1e-9),
+                    "predict_users_per_second": n / max(predict_seconds, 1e-9),
                     "peak_memory_mb": max(fit_mem.peak_mb, pred_mem.peak_mb),
                     "peak_memory_scope": fit_mem.scope,
                 },
@@ -230,9 +246,74 @@ class Runner:
                 "environment": environment(str(self.device)),
                 "created_unix": int(time.time()),
             }
-            per_user = {"users": requests.users, "rank": ranks, **vectors}
             paths.append(write_result(self.results_dir, record, per_user))
         return paths
+
+    def _evaluate_ranking(
+        self, method: Method, task: RankingTask, split: Split, seed: int, task_dir: Path,
+        content_hash: str,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]]:
+        cand_path = task_dir / f"candidates-seed{seed}.npz"
+        requests = build_requests(
+            task, split, stage="test", seed=seed, candidates_path=cand_path,
+            content_hash=content_hash,
+        )
+        ranks = self._rank(method, task, requests)
+        vectors = metric_vectors(ranks, task.metrics)
+        in_history = int(
+            sum(int(t) in set(h.tolist()) for h, t in zip(requests.histories, requests.targets))
+        )
+        protocol = {
+            "split": SPLIT_RULE,
+            "tie_rule": TIE_RULE,
+            "targets_in_history": in_history,
+            "candidates": (
+                f"1 held-out positive + {task.n_negatives} items the user never "
+                "interacted with, sampled and shuffled with the run's seed"
+                if task.kind == "candidates" else None
+            ),
+        }
+        extra = {
+            "candidates_file": (
+                {
+                    "path": str(cand_path.relative_to(self.results_dir)),
+                    "sha256": hashlib.sha256(cand_path.read_bytes()).hexdigest(),
+                }
+                if task.kind == "candidates" else None
+            )
+        }
+        return {"users": requests.users, "rank": ranks, **vectors}, protocol, extra
+
+    def _evaluate_generation(
+        self, method: Method, task: ExplanationTask, data: ExplanationData
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]]:
+        from benchmark.metrics.text import text_metrics
+
+        test = data.part("test")
+        references = test["explanation"].tolist()
+        hypotheses = method.generate_explanations(
+            test["user"].to_numpy(), test["item"].to_numpy(), test["feature"].tolist()
+        )
+        if len(hypotheses) != len(references) or not all(isinstance(h, str) for h in hypotheses):
+            raise ResultsError(
+                f"method {method.name!r} returned {len(hypotheses)} explanations for "
+                f"{len(references)} requests (or non-text items); expected one string each"
+            )
+        corpus, per_example = text_metrics(hypotheses, references)
+        counts = data.parts.value_counts().to_dict()
+        protocol = {
+            "split": EXPLANATION_SPLIT_RULE,
+            "tie_rule": None,
+            "candidates": None,
+            "examples": {k: int(v) for k, v in sorted(counts.items())},
+        }
+        per_user = {
+            "users": test.index.to_numpy(np.int64),  # example ids: pairs methods per example
+            "hypothesis": np.array(hypotheses, dtype=str),
+            **{m: per_example[m] for m in task.metrics},
+        }
+        extra = {"corpus_metrics": {m: float(corpus[m]) for m in task.metrics}}
+        return per_user, protocol, extra
 
     def _rank(self, method: Method, task: RankingTask, req: EvalRequests) -> np.ndarray:
         bs = self.cfg.batch_size
@@ -259,6 +340,10 @@ class Runner:
             return out
         finally:
             bar.close()
+
+
+def _has_review_text(ds: Dataset) -> bool:
+    return ds.reviews is not None and "text" in ds.reviews and len(ds.reviews) > 0
 
 
 def _seed_everything(seed: int) -> None:

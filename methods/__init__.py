@@ -8,5 +8,6 @@ METHODS.add("pop", "methods.pop:Popularity")
 METHODS.add("random", "methods.random_baseline:RandomScores")
 METHODS.add("idplus1", "methods.idplus1:IdPlusOne")
 METHODS.add("sasrec", "methods.sasrec:SASRec")
+METHODS.add("item-expl", "methods.item_explanation:ItemExplanation")
 
 __all__ = ["METHODS", "FitContext", "Method"]

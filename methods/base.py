@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from benchmark.data.schema import Dataset
+from tasks.explanation import ExplanationData
 from tasks.split import Split
 
 
@@ -33,6 +34,11 @@ class FitContext:
     profile: str = "cpu"
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     show_progress: bool = True
+    #: explanation examples (with the cross-task leak guard applied) when the dataset has
+    #: reviews; methods that learn the explanation task train on ``explanation.part("train")``
+    explanation: ExplanationData | None = None
+    #: the tasks the run will evaluate, so multitask methods can tell which to learn
+    task_names: tuple[str, ...] = ()
 
 
 class Method(ABC):
@@ -43,6 +49,8 @@ class Method(ABC):
     bibtex: ClassVar[str] = ""
     #: default hyperparameters per profile; user params override them.
     defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: task kinds the method answers: "full" / "candidates" (ranking), "generation" (text)
+    task_kinds: ClassVar[frozenset[str]] = frozenset({"full", "candidates"})
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         base = dict(self.defaults.get("cpu", {}))
@@ -73,3 +81,10 @@ class Method(ABC):
         """Scores ``[B, C]`` for the given candidate items; default: gather from ``score_all``."""
         scores = self.score_all(users, histories)
         return scores.gather(1, torch.as_tensor(candidates, dtype=torch.long, device=scores.device))
+
+    def generate_explanations(
+        self, users: np.ndarray, items: np.ndarray, features: list[str]
+    ) -> list[str]:
+        """One explanation sentence per (user, item); only methods with "generation" in
+        ``task_kinds`` implement it."""
+        raise NotImplementedError(f"{type(self).__name__} does not generate text")

@@ -14,6 +14,11 @@ Data contract: the dataset must carry reviews (``Dataset.reviews`` with ``user``
 Examples are split per interaction with the run's seed (``ratios`` train/valid/test), then any
 valid or test example whose user or item has no training example moves to training, so every
 user and item is seen in training, as in P5's explanation splits.
+
+Cross-task leak guard: a method that trains on several tasks at once (P5, POD) would learn the
+user-item pair of a sequential validation/test target from its review if that review were an
+explanation training example. ``prepare`` therefore marks such training examples ``held-out``
+(used by no one), so the ranking evaluations stay leak-free.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import pandas as pd
 
 from benchmark.data.schema import Dataset
 from benchmark.errors import DataError
+from tasks.split import Split
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[A-Za-z]+")
@@ -47,7 +53,17 @@ class ExplanationTask:
     name: str
     description: str
     kind: str = "generation"
-    metrics: tuple[str, ...] = ("bleu-1", "bleu-4", "rouge-1", "rouge-2", "rouge-l")
+    metrics: tuple[str, ...] = (
+        "bleu-1",
+        "bleu-4",
+        "rouge-1",
+        "rouge-2",
+        "rouge-l",
+        "sacrebleu",
+        "rouge-score-1",
+        "rouge-score-2",
+        "rouge-score-l",
+    )
     min_words: int = 4
     max_words: int = 30
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -136,3 +152,29 @@ def split_examples(
             train_users.add(users[i])
             train_items.add(items[i])
     return pd.Series(part, index=examples.index, name="part")
+
+
+@dataclass
+class ExplanationData:
+    """Explanation examples with their split labels (``train``/``valid``/``test``/``held-out``)."""
+
+    examples: pd.DataFrame
+    parts: pd.Series
+
+    def part(self, name: str) -> pd.DataFrame:
+        return self.examples[self.parts == name]
+
+
+def prepare(dataset: Dataset, split: Split | None, seed: int,
+            task: ExplanationTask = EXPLANATION) -> ExplanationData:
+    """Examples and split for ``seed``, with the cross-task leak guard applied against ``split``."""
+    examples = build_examples(dataset, task)
+    parts = split_examples(examples, seed, task.ratios)
+    if split is not None:
+        held = set(zip(split.users.tolist(), split.valid.tolist()))
+        held |= set(zip(split.users.tolist(), split.test.tolist()))
+        pairs = list(zip(examples["user"].tolist(), examples["item"].tolist()))
+        mask = np.array([p in held for p in pairs]) & (parts == "train").to_numpy()
+        parts = parts.copy()
+        parts[mask] = "held-out"
+    return ExplanationData(examples=examples, parts=parts)

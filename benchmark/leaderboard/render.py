@@ -105,6 +105,29 @@ def _test_caption(lb: Leaderboard) -> str:
     )
 
 
+def _generation_items(lb: Leaderboard, dataset: str) -> list[tuple[str, str]]:
+    """Header of a text-generation leaderboard: split rule and what each metric column is."""
+    from benchmark.metrics.text import TEXT_METRICS
+
+    p = lb.protocol
+    items = [
+        ("Dataset", dataset),
+        ("Split", str(p.get("split"))),
+        ("Examples evaluated", _span(lb.users_evaluated)),
+    ]
+    for metric in lb.metrics:
+        if metric in TEXT_METRICS:
+            items.append((metric, TEXT_METRICS[metric]))
+    items.append((
+        "Significance",
+        "on per-example scores (sentence-level BLEU is smoothed; the table's BLEU is the "
+        "unsmoothed corpus value)",
+    ))
+    if lb.git_commits:
+        items.append(("Code", ", ".join(c[:12] for c in lb.git_commits)))
+    return items
+
+
 def _protocol_items(lb: Leaderboard) -> list[tuple[str, str]]:
     p, d = lb.protocol, lb.dataset
     chash = str(d.get("content_hash") or "")[:12]
@@ -112,6 +135,8 @@ def _protocol_items(lb: Leaderboard) -> list[tuple[str, str]]:
         f"{d.get('name')} ({d.get('n_users', 0):,} users, {d.get('n_items', 0):,} items, "
         f"{d.get('n_interactions', 0):,} interactions), content hash {chash}"
     )
+    if lb.task_info.get("kind") == "generation":
+        return _generation_items(lb, dataset)
     items = [
         ("Dataset", dataset),
         ("Split", str(p.get("split"))),

@@ -197,3 +197,44 @@ def test_data_options_reach_the_loader(toy_dir, tmp_path):
 
     with pytest.raises(ConfigError, match="kcore"):
         run(config(toy_dir, tmp_path, data_options={"kcore": 5}))
+
+
+@pytest.fixture
+def reviews_file(tmp_path):
+    """Amazon-2018-style reviews: every item has its own recognisable explanation."""
+    rng = np.random.default_rng(1)
+    phrases = {
+        i: f"the {w} cream feels soft and smells of {w} all day" for i, w in
+        enumerate(["rose", "mint", "lemon", "vanilla", "cedar", "lavender"])
+    }
+    rows = []
+    for u in range(40):
+        for t, i in enumerate(rng.choice(6, size=4, replace=False)):
+            rows.append({"reviewerID": f"U{u}", "asin": f"B{i}", "overall": 5.0,
+                         "reviewText": phrases[int(i)].capitalize() + ". Would buy again!",
+                         "summary": "ok", "unixReviewTime": 1000 + t})
+    path = tmp_path / "Reviews_5.json"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_explanation_task_runs_generation_methods(reviews_file, tmp_path):
+    written = run(config(reviews_file, tmp_path, methods=["item-expl"], tasks=["explanation"],
+                         seeds=[0]))
+    res = load_result(written[0])
+    rec = res.record
+    assert rec["task"]["kind"] == "generation"
+    assert rec["metrics"]["rouge-1"] == pytest.approx(100.0)  # the item's phrase, exactly
+    assert rec["metrics"]["bleu-4"] == pytest.approx(100.0)
+    assert len(res.per_user["hypothesis"]) == rec["users_evaluated"] > 0
+    assert rec["protocol"]["examples"]["test"] == rec["users_evaluated"]
+
+
+def test_ranking_methods_refuse_generation_and_vice_versa(reviews_file, toy_dir, tmp_path):
+    from benchmark.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot answer task"):
+        run(config(reviews_file, tmp_path, methods=["pop"], tasks=["explanation"]))
+    with pytest.raises(ConfigError, match="no review text"):
+        run(config(toy_dir, tmp_path, methods=["item-expl"], tasks=["explanation"]))
+    assert not (tmp_path / "res").exists()
