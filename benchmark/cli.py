@@ -25,6 +25,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", help="comma-separated task names (default sequential,topn)")
     p.add_argument("--seeds", help="comma-separated integer seeds (default 0,1,2)")
     p.add_argument("--profile", help="cpu (default) or paper")
+    p.add_argument("--backbone", help="local t5-small directory for --profile paper")
     p.add_argument("--results-dir", dest="results_dir", help="where results go (default results)")
     p.add_argument("--id-indexing", dest="id_indexing", help="original (default) or random")
     p.add_argument("--data-format", dest="data_format", help="override format detection")
@@ -47,7 +48,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = {
         k: getattr(args, k)
         for k in (
-            "methods", "datasets", "tasks", "seeds", "profile", "results_dir", "id_indexing",
+            "methods", "datasets", "tasks", "seeds", "profile", "backbone", "results_dir",
+            "id_indexing",
             "data_format", "device", "batch_size", "force", "progress",
         )
     }

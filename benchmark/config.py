@@ -30,6 +30,8 @@ class RunConfig:
     tasks: list[str] = field(default_factory=lambda: ["sequential", "topn"])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     profile: str = "cpu"
+    #: local t5-small directory for the ``paper`` profile of the T5 methods (never downloaded)
+    backbone: str | None = None
     results_dir: str = "results"
     id_indexing: str = "original"
     data_format: str | None = None

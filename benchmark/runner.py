@@ -69,6 +69,8 @@ def entry_config(cfg: RunConfig, ds: Dataset, task: RankingTask, method: str, se
         "profile": cfg.profile,
         "id_indexing": cfg.id_indexing,
         "seed": seed,
+        # only when set, so configs without it keep the hashes of existing results
+        **({"backbone": cfg.backbone} if cfg.backbone is not None else {}),
     }
 
 
@@ -104,11 +106,19 @@ class Runner:
                     f"{', '.join(sorted(cls.task_kinds))}). Methods that generate text: "
                     f"{', '.join(able) or 'none yet'}."
                 )
-        for name, params in self.cfg.method_params.items():
+        for name in self.cfg.method_params:
             if name not in methods:
                 raise ConfigError(f"method_params.{name}: {name!r} is not among --methods")
-            methods[name](profile=self.cfg.profile, **params)  # unknown params fail here
+        for cls in methods.values():
+            cls(profile=self.cfg.profile, **self._params(cls))  # unknown params fail here
         return methods, tasks
+
+    def _params(self, cls: type[Method]) -> dict[str, Any]:
+        """The method's parameters from the config; ``--backbone`` reaches methods that take it."""
+        params = dict(self.cfg.method_params.get(cls.name, {}))
+        if self.cfg.backbone is not None and "backbone" in cls.defaults.get("cpu", {}):
+            params.setdefault("backbone", self.cfg.backbone)
+        return params
 
     def _check_data(self, ds: Dataset, tasks: dict[str, Task]) -> None:
         needs_reviews = [t.name for t in tasks.values() if t.kind == "generation"]
@@ -175,7 +185,7 @@ class Runner:
         if split.n_users == 0:
             raise ResultsError(f"{ds.name}: no user has the 3 interactions a split needs")
         explanation = prepare_explanation(data, split, seed) if _has_review_text(data) else None
-        method = method_cls(profile=cfg.profile, **cfg.method_params.get(method_cls.name, {}))
+        method = method_cls(profile=cfg.profile, **self._params(method_cls))
         ctx = FitContext(
             dataset=data, split=split, seed=seed, profile=cfg.profile, device=self.device,
             show_progress=cfg.progress, explanation=explanation, task_names=tuple(tasks),

@@ -1,0 +1,446 @@
+"""P5 (Geng et al., RecSys 2022): one T5 trained on prompt templates of several task families.
+
+Re-implemented from the paper's description (see REFERENCE.md), not from its code:
+
+* Ids are text (``user_12``, items as bare numbers), with whole-word embeddings
+  (``benchmark.backends.t5``). Templates and sample builders: ``methods.p5_templates`` and
+  ``methods.p5_samples``; the last template of each family is held out of training.
+* Families trained: ``sequential`` and ``direct`` always, ``explanation`` when the dataset has
+  reviews. Batches hold one family each, families taking turns (``p5_samples.interleave``).
+* AdamW, linear warm-up over the first ``warmup`` share of steps then linear decay, gradient
+  clipping at ``clip``. After every epoch the sequential validation NDCG@10 (exact full ranking
+  of a seeded subset of ``valid_users`` users, history masked) picks the best epoch; with
+  ``patience`` set, training stops after that many epochs without improvement.
+* Ranking, reported by name in the results (``params.ranking``):
+  ``exact`` scores every item (or the given candidates) by its teacher-forced log-likelihood
+  after the sequential prompt, walking the item-id trie so shared prefixes are decoded once;
+  ``beam`` takes the top ``num_beams`` items of a trie-constrained beam search (OpenP5's
+  protocol), every other item ranking below them. By default a finished item is kept only if
+  its end-of-sequence step ranks among the step's best ``num_beams`` candidates, as
+  transformers' ``generate`` does (and so the published numbers); this can drop short ids that
+  would outscore longer ones, which ``beam_keep_all_finished=True`` avoids.
+* Top-N (``topn``) scores its candidate list by the same log-likelihood after the sequential
+  prompt, one encoder pass per user.
+* Explanations come from beam search (``expl_beams`` beams, at least ``expl_min_length`` new
+  tokens). POD used 21 beams in 3 diverse groups; transformers 5 moved group beam search to a
+  Hub repository, which cannot be fetched here, so plain beam search is used.
+* The ``cpu`` profile trains a small T5 (d_model 256, 4+4 layers) from scratch with a BPE
+  tokenizer trained on the run's own prompts; ``paper`` loads t5-small from ``backbone`` (a
+  local directory) with the paper's hyperparameters.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from benchmark.backends.t5 import (
+    P5Backbone,
+    build_backbone,
+    encode_batch,
+    encode_targets,
+    find_t5_small,
+    load_tokenizer,
+    train_tokenizer,
+)
+from benchmark.backends.t5.beam import constrained_beam_search
+from benchmark.backends.t5.scoring import score_all_items, score_candidates
+from benchmark.backends.t5.trie import ItemTrie
+from benchmark.errors import ConfigError
+from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
+from methods.base import FitContext, Method
+from methods.p5_samples import (
+    Sample,
+    direct_samples,
+    explanation_samples,
+    interleave,
+    sequential_samples,
+    truncate,
+)
+from methods.p5_templates import TEMPLATES, Template, get_template, render_source
+
+P5_BIBTEX = """@inproceedings{geng2022p5,
+  title     = {Recommendation as Language Processing (RLP): A Unified Pretrain, Personalized
+               Prompt \\& Predict Paradigm (P5)},
+  author    = {Geng, Shijie and Liu, Shuchang and Fu, Zuohui and Ge, Yingqiang and
+               Zhang, Yongfeng},
+  booktitle = {Proceedings of the 16th ACM Conference on Recommender Systems},
+  pages     = {299--315},
+  year      = {2022},
+  doi       = {10.1145/3523227.3546767}
+}"""
+
+_COMMON = {
+    "ranking": "exact",
+    "num_beams": 20,
+    "beam_keep_all_finished": False,
+    "max_history": 20,
+    "valid_users": 200,
+    "seq_template": "2-1",
+    "unseen_template": "2-8",
+    "expl_template": "3-1",
+    "direct_candidates": 20,
+    "expl_beams": 4,
+    "expl_min_length": 10,
+    "expl_max_length": 40,
+    "eval_batch_size": 64,
+    "backbone": None,
+}
+
+
+class P5(Method):
+    """P5: T5 trained on multitask prompt templates, ids as text with whole-word embeddings."""
+
+    name = "p5"
+    bibtex = P5_BIBTEX
+    task_kinds = frozenset({"full", "candidates", "generation"})
+    defaults = {
+        "cpu": {
+            **_COMMON,
+            "d_model": 256,
+            "d_ff": 1024,
+            "num_layers": 4,
+            "num_heads": 4,
+            "dropout": 0.1,
+            "vocab_size": 3000,
+            "epochs": 10,
+            "patience": None,
+            "batch_size": 32,
+            "lr": 1e-3,
+            "weight_decay": 0.01,
+            "warmup": 0.05,
+            "clip": 1.0,
+            "prefixes_per_user": 4,
+            "max_input_len": 160,
+            "max_target_len": 48,
+        },
+        # t5-small and the paper's optimiser settings (REFERENCE.md: AdamW, lr 1e-3, 5% warm-up,
+        # 10 epochs, clip 1.0, inputs up to 512 tokens); every training prefix is used.
+        "paper": {
+            "epochs": 10,
+            "batch_size": 32,
+            "prefixes_per_user": None,
+            "max_input_len": 512,
+            "max_target_len": 64,
+            "valid_users": 1000,
+        },
+    }
+
+    def __init__(self, profile: str = "cpu", **params: Any) -> None:
+        super().__init__(profile, **params)
+        if self.params["ranking"] not in ("exact", "beam"):
+            raise ConfigError(f"{self.name}: ranking must be 'exact' or 'beam'")
+        for key in ("seq_template", "unseen_template", "expl_template"):
+            try:
+                get_template(self.params[key])
+            except KeyError as exc:
+                raise ConfigError(f"{self.name}: {key}: {exc.args[0]}") from exc
+        self.backbone: P5Backbone | None = None
+
+    # ------------------------------------------------------------------ hooks for POD
+    def extra_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters beyond the backbone (POD's prompts)."""
+        return []
+
+    def prefix(self, family: str, batch: int) -> torch.Tensor | None:
+        """Continuous vectors prepended to the encoder input of ``family`` (none in P5)."""
+        return None
+
+    def eval_source(self, family: str, template: Template, **fields: Any) -> str:
+        """The evaluation input; POD replaces it with its short input."""
+        return render_source(template, **fields)
+
+    # ------------------------------------------------------------------ training
+    def _families(self, ctx: FitContext) -> list[str]:
+        fams = ["sequential", "direct"]
+        if ctx.explanation is not None:
+            fams.append("explanation")
+        return fams
+
+    def _epoch_samples(self, ctx: FitContext, rng: np.random.Generator) -> dict[str, list[Sample]]:
+        p = self.params
+        out: dict[str, list[Sample]] = {
+            "sequential": sequential_samples(
+                ctx.split, stage="train", max_history=p["max_history"], rng=rng,
+                prefixes_per_user=p["prefixes_per_user"],
+            ),
+            "direct": direct_samples(
+                ctx.split, stage="train", rng=rng, n_candidates=p["direct_candidates"],
+                max_history=p["max_history"],
+            ),
+        }
+        if ctx.explanation is not None:
+            out["explanation"] = explanation_samples(
+                ctx.explanation.examples, ctx.explanation.parts, part="train",
+                dataset=ctx.dataset, rng=rng,
+            )
+        return out
+
+    def _tokenizer_corpus(
+        self, ctx: FitContext, samples: dict[str, list[Sample]], rng: np.random.Generator
+    ) -> list[str]:
+        """Text the CPU tokenizer learns from: a training epoch, every template, titles."""
+        texts = [s.source for group in samples.values() for s in group]
+        texts += [s.target for group in samples.values() for s in group]
+        users = rng.choice(ctx.split.n_users, size=min(50, ctx.split.n_users), replace=False)
+        for k in users:
+            hist = truncate(ctx.split.train[k], self.params["max_history"])
+            fields = {
+                "user": int(ctx.split.users[k]), "history": hist, "item": int(hist[-1]),
+                "candidates": hist, "target": int(hist[-1]), "answer": "yes",
+                "title": "title", "feature": "feature", "explanation": "explanation",
+            }
+            for family in TEMPLATES:
+                for t in TEMPLATES[family]:
+                    texts.append(render_source(t, **fields))
+        titles = ctx.dataset.items["title"].dropna().astype(str).tolist()
+        return texts + titles
+
+    def fit(self, ctx: FitContext) -> None:
+        p = self.params
+        t_start = time.perf_counter()
+        torch.manual_seed(ctx.seed)
+        rng = np.random.default_rng(ctx.seed)
+        self.device = torch.device(ctx.device)
+        self.n_items = ctx.split.n_items
+        self.show_progress = ctx.show_progress
+        items = ctx.dataset.items
+        self.titles = {int(i): t for i, t in zip(items["item"], items["title"])
+                       if isinstance(t, str) and t}
+
+        samples = self._epoch_samples(ctx, rng)
+        if self.profile == "paper":
+            path = find_t5_small(p["backbone"])
+            self.tokenizer = load_tokenizer(path)
+            self.backbone = build_backbone("paper", backbone_path=path)
+        else:
+            self.tokenizer = train_tokenizer(
+                self._tokenizer_corpus(ctx, samples, rng), vocab_size=p["vocab_size"]
+            )
+            self.backbone = build_backbone(
+                "cpu", vocab_size=len(self.tokenizer), d_model=p["d_model"], d_ff=p["d_ff"],
+                num_layers=p["num_layers"], num_decoder_layers=p["num_layers"],
+                num_heads=p["num_heads"], d_kv=p["d_model"] // p["num_heads"],
+                dropout_rate=p["dropout"],
+            )
+        self.backbone.to(self.device)
+        self._build_prompts(ctx)
+        self.trie = self._item_trie(ctx.split.n_items)
+
+        params = list(self.backbone.parameters()) + self.extra_parameters()
+        optim = torch.optim.AdamW(params, lr=p["lr"], weight_decay=p["weight_decay"])
+        steps_per_epoch = sum(math.ceil(len(v) / p["batch_size"]) for v in samples.values())
+        total = max(1, steps_per_epoch * p["epochs"])
+        warm = max(1, int(p["warmup"] * total))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            optim, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+        )
+        valid_idx = np.sort(rng.choice(ctx.split.n_users, size=min(p["valid_users"],
+                                                                     ctx.split.n_users),
+                                       replace=False))
+        best, best_epoch, best_state, bad = -1.0, 0, None, 0
+        history: list[dict[str, float]] = []
+        n_samples, train_seconds = 0, 0.0
+        epoch = 0
+        for epoch in range(1, p["epochs"] + 1):
+            if epoch > 1:
+                samples = self._epoch_samples(ctx, rng)
+            batches = interleave(samples, rng, p["batch_size"])
+            self._train_mode(True)
+            t0 = time.perf_counter()
+            bar = tqdm(batches, desc=f"{self.name} epoch {epoch}", leave=False,
+                       disable=not ctx.show_progress)
+            total_loss = 0.0
+            for batch in bar:
+                loss = self._loss(batch)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(params, p["clip"])
+                optim.step()
+                sched.step()
+                total_loss += float(loss.detach()) * len(batch)
+                n_samples += len(batch)
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+            train_seconds += time.perf_counter() - t0
+            self._train_mode(False)
+            ndcg = self._valid_ndcg(ctx, valid_idx, p["seq_template"])
+            history.append({"epoch": epoch, "loss": total_loss / max(1, sum(map(len, batches))),
+                            "valid_ndcg@10": ndcg})
+            if ctx.show_progress:
+                tqdm.write(f"{self.name} epoch {epoch}: loss {history[-1]['loss']:.4f} "
+                           f"valid ndcg@10 {ndcg:.4f}")
+            if ndcg > best:
+                best, best_epoch, bad = ndcg, epoch, 0
+                best_state = self._state()
+            else:
+                bad += 1
+                if p["patience"] is not None and bad >= p["patience"]:
+                    break
+        if best_state is not None:
+            self._load_state(best_state)
+        self._train_mode(False)
+        unseen = self._valid_ndcg(ctx, valid_idx, p["unseen_template"])
+        self.fit_info = {
+            "epochs": epoch,
+            "best_epoch": best_epoch,
+            "best_valid_ndcg@10": best,
+            "valid_ndcg@10_seen_template": best,
+            "valid_ndcg@10_unseen_template": unseen,
+            "seen_template": p["seq_template"],
+            "unseen_template": p["unseen_template"],
+            "families": list(samples),
+            "history": history,
+            "train_samples": n_samples,
+            "train_samples_per_second": n_samples / train_seconds if train_seconds else 0.0,
+            "fit_seconds": time.perf_counter() - t_start,
+            "vocab_size": len(self.tokenizer),
+            "n_parameters": sum(t.numel() for t in params),
+            "ranking": p["ranking"],
+        }
+
+    def _build_prompts(self, ctx: FitContext) -> None:
+        """Create method-specific trainable prompt parameters (POD); nothing in P5."""
+
+    def _train_mode(self, on: bool) -> None:
+        assert self.backbone is not None
+        self.backbone.train(on)
+
+    def _state(self) -> dict[str, Any]:
+        assert self.backbone is not None
+        return {"backbone": copy.deepcopy(self.backbone.state_dict()),
+                "extra": [t.detach().clone() for t in self.extra_parameters()]}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        assert self.backbone is not None
+        self.backbone.load_state_dict(state["backbone"])
+        with torch.no_grad():
+            for t, saved in zip(self.extra_parameters(), state["extra"]):
+                t.copy_(saved)
+
+    def _loss(self, batch: list[Sample]) -> torch.Tensor:
+        assert self.backbone is not None
+        p = self.params
+        enc = encode_batch(self.tokenizer, [s.source for s in batch], p["max_input_len"])
+        labels = encode_targets(self.tokenizer, [s.target for s in batch], p["max_target_len"])
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        prefix = self.prefix(batch[0].family, len(batch))
+        return self.backbone(enc["input_ids"], enc["attention_mask"], enc["whole_word_ids"],
+                             labels.to(self.device), prefix=prefix)
+
+    def _item_trie(self, n_items: int) -> ItemTrie:
+        items = list(range(1, n_items + 1))
+        tokens = self.tokenizer([str(i) for i in items], add_special_tokens=True)["input_ids"]
+        return ItemTrie.from_sequences(items, tokens, eos_id=self.tokenizer.eos_token_id)
+
+    # ------------------------------------------------------------------ inference
+    def _encode(self, family: str, sources: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        assert self.backbone is not None
+        enc = encode_batch(self.tokenizer, list(sources), self.params["max_input_len"])
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        with torch.inference_mode():
+            return self.backbone.encode(
+                enc["input_ids"], enc["attention_mask"], enc["whole_word_ids"],
+                prefix=self.prefix(family, len(sources)),
+            )
+
+    def _sequential_sources(
+        self, users: np.ndarray, histories: list[np.ndarray], template_id: str
+    ) -> list[str]:
+        template = get_template(template_id)
+        return [
+            self.eval_source("sequential", template, user=int(u),
+                             history=truncate(h, self.params["max_history"]))
+            for u, h in zip(users, histories)
+        ]
+
+    def _score_all(
+        self, users: np.ndarray, histories: list[np.ndarray], template_id: str
+    ) -> torch.Tensor:
+        out = []
+        bs = self.params["eval_batch_size"]
+        for start in range(0, len(users), bs):
+            sl = slice(start, start + bs)
+            hidden, mask = self._encode(
+                "sequential", self._sequential_sources(users[sl], histories[sl], template_id)
+            )
+            table = torch.full((hidden.shape[0], self.n_items + 1), -math.inf,
+                               device=hidden.device)
+            assert self.backbone is not None
+            if self.params["ranking"] == "exact":
+                scores = score_all_items(self.backbone.t5, hidden, mask, self.trie)
+                table[:, self.trie.item_ids.to(hidden.device)] = scores
+            else:
+                items, scores = constrained_beam_search(
+                    self.backbone.t5, hidden, mask, self.trie, num_beams=self.params["num_beams"],
+                    pool_all_finished=self.params["beam_keep_all_finished"],
+                )
+                found = items >= 0
+                rows = torch.arange(len(items), device=hidden.device)[:, None].expand_as(items)
+                table[rows[found], items[found]] = scores[found]
+            out.append(table.cpu())
+        return torch.cat(out)
+
+    def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
+        return self._score_all(users, histories, self.params["seq_template"])
+
+    def _valid_ndcg(self, ctx: FitContext, idx: np.ndarray, template_id: str) -> float:
+        users = ctx.split.users[idx]
+        hist = [ctx.split.train[i] for i in idx]
+        ranks = rank_full_catalogue(
+            lambda u, h: self._score_all(u, h, template_id), users, hist, ctx.split.valid[idx],
+            mask_history=True, batch_size=self.params["eval_batch_size"],
+        )
+        return float(metric_vectors(ranks, ["ndcg@10"])["ndcg@10"].mean())
+
+    def score_candidates(
+        self, users: np.ndarray, histories: list[np.ndarray], candidates: np.ndarray
+    ) -> torch.Tensor:
+        assert self.backbone is not None
+        hidden, mask = self._encode(
+            "sequential", self._sequential_sources(users, histories, self.params["seq_template"])
+        )
+        seqs = [self.trie.sequence_of(int(c) - 1) for c in np.asarray(candidates).ravel()]
+        width = max(len(s) for s in seqs)
+        tokens = torch.zeros(len(seqs), width, dtype=torch.long)
+        for row, seq in enumerate(seqs):
+            tokens[row, : len(seq)] = torch.as_tensor(seq)
+        tokens = tokens.view(*np.asarray(candidates).shape, width).to(hidden.device)
+        return score_candidates(self.backbone.t5, hidden, mask, tokens).cpu()
+
+    def generate_explanations(
+        self, users: np.ndarray, items: np.ndarray, features: list[str]
+    ) -> list[str]:
+        from transformers.modeling_outputs import BaseModelOutput
+
+        assert self.backbone is not None
+        p = self.params
+        template = get_template(p["expl_template"])
+        titles = self.titles
+        out: list[str] = []
+        bs = p["eval_batch_size"]
+        for start in tqdm(range(0, len(users), bs), desc=f"{self.name} explain", leave=False,
+                          disable=not self.show_progress):
+            sl = slice(start, start + bs)
+            sources = [
+                self.eval_source("explanation", template, user=int(u), item=int(i), feature=f,
+                                 title=titles.get(int(i)))
+                for u, i, f in zip(users[sl], items[sl], features[sl])
+            ]
+            hidden, mask = self._encode("explanation", sources)
+            with torch.inference_mode():
+                gen = self.backbone.t5.generate(
+                    encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
+                    attention_mask=mask, num_beams=p["expl_beams"],
+                    min_new_tokens=p["expl_min_length"], max_new_tokens=p["expl_max_length"],
+                    do_sample=False,
+                )
+            out += [t.strip() for t in self.tokenizer.batch_decode(gen, skip_special_tokens=True)]
+        return out

@@ -1,0 +1,40 @@
+"""The committed results must stay reusable: the current code must compute the same config hash
+for them, or ``python -m benchmark run`` (README, set-up step 1) would refuse to skip them."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from benchmark.config import RunConfig, stable_hash
+from benchmark.results import iter_result_files, load_result
+from benchmark.runner import entry_config
+from tasks import TASKS
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+FILES = iter_result_files(RESULTS)
+
+
+@pytest.mark.skipif(not FILES, reason="no committed results")
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(RESULTS)))
+def test_committed_result_matches_current_code(path):
+    res = load_result(path)  # also checks the sidecar's sha256
+    rec = res.record
+    stored = rec["config"]
+    base, _, _ = rec["task"]["name"].partition("+")
+    task = TASKS.get(base)
+    if stored["task"] != task.describe():
+        options = {k: v for k, v in stored["task"].items()
+                   if k in ("metrics", "n_negatives", "mask_history") and
+                   v != task.describe()[k]}
+        task = task.with_options(options)
+    cfg = RunConfig(
+        profile=stored["profile"], id_indexing=stored["id_indexing"],
+        method_params={stored["method"]: stored["method_params"]},
+        data_options=stored.get("data_options", {}), backbone=stored.get("backbone"),
+    )
+    ds = SimpleNamespace(name=stored["dataset"], content_hash=stored["content_hash"])
+    now = entry_config(cfg, ds, task, stored["method"], stored["seed"])
+    assert now == stored
+    assert stable_hash(now) == rec["config_hash"]
+    assert len(res.users) == rec["users_evaluated"]
