@@ -6,7 +6,7 @@ import random
 
 import pytest
 import torch
-from transformers import T5Config, T5ForConditionalGeneration
+from t5_tiny import D_MODEL, tiny_t5
 from transformers.modeling_outputs import BaseModelOutput
 
 from benchmark.backends.t5.decoder import IncrementalDecoder
@@ -14,25 +14,6 @@ from benchmark.backends.t5.scoring import score_all_items, score_candidates
 from benchmark.backends.t5.trie import ItemTrie
 
 EOS = 1
-D_MODEL = 32
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core box every op would wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def tiny_t5(seed: int = 0, ff: str = "relu", tie: bool = True, vocab: int = 40):
-    torch.manual_seed(seed)
-    config = T5Config(
-        vocab_size=vocab, d_model=D_MODEL, d_ff=64, num_layers=2, num_heads=4, d_kv=8,
-        feed_forward_proj=ff, tie_word_embeddings=tie,
-    )  # fmt: skip
-    return T5ForConditionalGeneration(config).eval()
 
 
 def encoder_inputs(batch: int, length: int, seed: int = 0):
