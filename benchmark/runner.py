@@ -121,6 +121,20 @@ class Runner:
         return params
 
     def _check_data(self, ds: Dataset, tasks: dict[str, Task]) -> None:
+        """Fail before any training when a task cannot be built from ``ds``."""
+        candidate_tasks = [t for t in tasks.values()
+                           if isinstance(t, RankingTask) and t.kind == "candidates"]
+        if candidate_tasks:
+            most = max((len(np.unique(s)) for s in ds.sequences()), default=0)
+            for task in candidate_tasks:
+                if ds.n_items - most < task.n_negatives:
+                    fit = max(1, ds.n_items - most)
+                    raise ConfigError(
+                        f"task {task.name!r} needs {task.n_negatives} items each user never "
+                        f"interacted with, but dataset {ds.name!r} has {ds.n_items} items and a "
+                        f"user with {most}; use fewer, e.g. in the YAML config "
+                        f"task_options: {{{task.name}: {{n_negatives: {fit}}}}}"
+                    )
         needs_reviews = [t.name for t in tasks.values() if t.kind == "generation"]
         if needs_reviews and not _has_review_text(ds):
             raise ConfigError(

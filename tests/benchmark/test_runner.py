@@ -238,3 +238,15 @@ def test_ranking_methods_refuse_generation_and_vice_versa(reviews_file, toy_dir,
     with pytest.raises(ConfigError, match="no review text"):
         run(config(toy_dir, tmp_path, methods=["item-expl"], tasks=["explanation"]))
     assert not (tmp_path / "res").exists()
+
+
+def test_too_few_items_for_candidates_fails_before_training(reviews_file, tmp_path):
+    from benchmark.errors import ConfigError
+
+    # 6 items, users with 4: a 1 + 99 list cannot be sampled
+    with pytest.raises(ConfigError, match="n_negatives: 2"):
+        run(config(reviews_file, tmp_path, methods=["pop"], tasks=["sequential", "topn"]))
+    assert not (tmp_path / "res").exists()
+    written = run(config(reviews_file, tmp_path, methods=["pop"], tasks=["topn"], seeds=[0],
+                         task_options={"topn": {"n_negatives": 2}}))
+    assert load_result(written[0]).record["task"]["n_candidates"] == 3
