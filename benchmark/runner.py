@@ -213,6 +213,7 @@ class Runner:
         paths = []
         for name, task in tasks.items():
             json_path, _ = result_paths(self.results_dir, key, name, method_cls.name, seed)
+            method.predict_info = {}
             with PeakMemory(self.device) as pred_mem:
                 t0 = time.perf_counter()
                 if isinstance(task, RankingTask):
@@ -246,6 +247,7 @@ class Runner:
                     "name": method_cls.name,
                     "params": method.params,
                     "fit_info": method.fit_info,
+                    **({"predict_info": method.predict_info} if method.predict_info else {}),
                 },
                 "seed": seed,
                 "profile": cfg.profile,

@@ -66,6 +66,9 @@ class Method(ABC):
         self.profile = profile
         #: filled by ``fit``: anything worth recording in the results (epochs, best epoch...).
         self.fit_info: dict[str, Any] = {}
+        #: filled while answering one task's requests (reset by the harness before each task),
+        #: e.g. the invalid-output rate of free generation; stored in that task's result.
+        self.predict_info: dict[str, Any] = {}
 
     @abstractmethod
     def fit(self, ctx: FitContext) -> None:

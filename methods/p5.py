@@ -18,7 +18,9 @@ Re-implemented from the paper's description (see REFERENCE.md), not from its cod
   protocol), every other item ranking below them. By default a finished item is kept only if
   its end-of-sequence step ranks among the step's best ``num_beams`` candidates, as
   transformers' ``generate`` does (and so the published numbers); this can drop short ids that
-  would outscore longer ones, which ``beam_keep_all_finished=True`` avoids.
+  would outscore longer ones, which ``beam_keep_all_finished=True`` avoids. ``free`` runs
+  unconstrained beam search (P5's and POD's own protocol): outputs that spell no item are
+  counted (``predict_info.invalid_output_rate`` in the results), never replaced.
 * Top-N (``topn``) scores its candidate list by the same log-likelihood after the sequential
   prompt, one encoder pass per user.
 * Explanations come from beam search (``expl_beams`` beams, at least ``expl_min_length`` new
@@ -51,7 +53,7 @@ from benchmark.backends.t5 import (
     load_tokenizer,
     train_tokenizer,
 )
-from benchmark.backends.t5.beam import constrained_beam_search
+from benchmark.backends.t5.beam import constrained_beam_search, unconstrained_beam_search
 from benchmark.backends.t5.scoring import score_all_items, score_candidates
 from benchmark.backends.t5.trie import ItemTrie
 from benchmark.errors import ConfigError
@@ -78,6 +80,7 @@ P5_BIBTEX = """@inproceedings{geng2022p5,
   doi       = {10.1145/3523227.3546767}
 }"""
 
+RANKINGS = ("exact", "beam", "free")
 _COMMON = {
     "ranking": "exact",
     "num_beams": 20,
@@ -139,8 +142,8 @@ class P5(Method):
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
-        if self.params["ranking"] not in ("exact", "beam"):
-            raise ConfigError(f"{self.name}: ranking must be 'exact' or 'beam'")
+        if self.params["ranking"] not in RANKINGS:
+            raise ConfigError(f"{self.name}: ranking must be one of {', '.join(RANKINGS)}")
         for key in ("seq_template", "unseen_template", "expl_template"):
             try:
                 get_template(self.params[key])
@@ -380,6 +383,8 @@ class P5(Method):
             if self.params["ranking"] == "exact":
                 scores = score_all_items(self.backbone.t5, hidden, mask, self.trie)
                 table[:, self.trie.item_ids.to(hidden.device)] = scores
+            elif self.params["ranking"] == "free":
+                self._free_generation_scores(hidden, mask, table)
             else:
                 items, scores = constrained_beam_search(
                     self.backbone.t5, hidden, mask, self.trie, num_beams=self.params["num_beams"],
@@ -390,6 +395,30 @@ class P5(Method):
                 table[rows[found], items[found]] = scores[found]
             out.append(table.cpu())
         return torch.cat(out)
+
+    def _free_generation_scores(
+        self, hidden: torch.Tensor, mask: torch.Tensor, table: torch.Tensor
+    ) -> None:
+        """Unconstrained beam search: beam k scores ``num_beams - k``; outputs that spell no
+        item are counted in ``predict_info`` (never replaced by some item), and rank nothing."""
+        assert self.backbone is not None
+        beams = unconstrained_beam_search(
+            self.backbone.t5, hidden, mask, max_new_tokens=self.trie.depth,
+            num_beams=self.params["num_beams"],
+        )
+        invalid = total = 0
+        for row, seqs in enumerate(beams):
+            for k, tokens in enumerate(seqs):
+                item = self.trie.decode(tokens)
+                total += 1
+                if item < 0:
+                    invalid += 1
+                elif not math.isfinite(float(table[row, item])):
+                    table[row, item] = float(len(seqs) - k)
+        info = self.predict_info
+        info["generated_ids"] = info.get("generated_ids", 0) + total
+        info["invalid_ids"] = info.get("invalid_ids", 0) + invalid
+        info["invalid_output_rate"] = info["invalid_ids"] / max(1, info["generated_ids"])
 
     def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
         return self._score_all(users, histories, self.params["seq_template"])

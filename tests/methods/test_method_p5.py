@@ -123,3 +123,21 @@ def test_bad_params():
         P5(seq_template="9-9")
     with pytest.raises(TypeError, match="unknown parameter"):
         POD(n_prompt=3)
+
+
+def test_free_generation_counts_invalid_outputs(trained, walk):
+    _, split = walk
+    model = trained["p5"]
+    model.params["ranking"] = "free"
+    model.predict_info = {}
+    try:
+        scores = model.score_all(split.users[:10], split.histories("test")[:10])
+    finally:
+        model.params["ranking"] = "exact"
+    info = model.predict_info
+    assert info["generated_ids"] == 10 * model.params["num_beams"]
+    assert 0 <= info["invalid_ids"] <= info["generated_ids"]
+    found = torch.isfinite(scores[:, 1:]).sum(1)
+    # every valid distinct output ranks; nothing is invented for invalid ones
+    assert int(found.sum()) <= info["generated_ids"] - info["invalid_ids"]
+    assert (found >= 1).any()
