@@ -78,6 +78,8 @@ class Row:
     seeds: list[int]
     cells: dict[str, Cell]
     fit_seconds: float | None
+    #: training throughput reported by the method (samples, or sequence positions for SASRec)
+    train_samples_per_second: float | None
     predict_users_per_second: float | None
     peak_memory_mb: float | None
     users_evaluated: list[int]
@@ -335,6 +337,7 @@ def _build_one(
             "seeds": seeds,
             "means": means,
             "fit": _mean_or_none([t.get("fit_seconds") for t in timing]),
+            "train": _mean_or_none([_train_rate(r) for r in recs]),
             "ups": _mean_or_none([t.get("predict_users_per_second") for t in timing]),
             "mem": _max_or_none([t.get("peak_memory_mb") for t in timing]),
             "users": sorted({int(r.get("users_evaluated", len(runs[s].users)))
@@ -431,6 +434,7 @@ def _build_one(
             seeds=s["seeds"],
             cells=cells,
             fit_seconds=s["fit"],
+            train_samples_per_second=s["train"],
             predict_users_per_second=s["ups"],
             peak_memory_mb=s["mem"],
             users_evaluated=s["users"],
@@ -463,3 +467,12 @@ def _build_one(
                             if (c := (r.get("environment") or {}).get("git_commit"))}),
         notes=list(notes),
     )
+
+
+def _train_rate(record: dict[str, Any]) -> float | None:
+    """Training samples per second from the method's fit_info, where it reports one."""
+    info = record["method"].get("fit_info") or {}
+    for key in ("train_samples_per_second", "train_positions_per_second"):
+        if info.get(key):
+            return float(info[key])
+    return None

@@ -182,7 +182,8 @@ def to_markdown(lb: Leaderboard) -> str:
         out += [str(lb.task_info["description"]).strip(), ""]
     out += [f"- **{k}:** {_md_escape(v)}" for k, v in _protocol_items(lb)]
     out.append("")
-    headers = ["", "Method", *lb.metrics, "Seeds", "Fit (s)", "Predict (users/s)", "Peak mem (MB)"]
+    headers = ["", "Method", *lb.metrics, "Seeds", "Fit (s)", "Train (samples/s)",
+               "Predict (users/s)", "Peak mem (MB)"]
     body = [
         [
             row.letter,
@@ -190,12 +191,14 @@ def to_markdown(lb: Leaderboard) -> str:
             *(_md_cell(row, m) for m in lb.metrics),
             _seeds(row),
             _fit(row.fit_seconds),
+            _ups(row.train_samples_per_second),
             _ups(row.predict_users_per_second),
             _mem(row.peak_memory_mb),
         ]
         for row in lb.rows
     ]
-    align = ["left", "left", *(["right"] * len(lb.metrics)), "left", "right", "right", "right"]
+    align = ["left", "left", *(["right"] * len(lb.metrics)), "left", "right", "right", "right",
+             "right"]
     out.append(
         tabulate(body, headers=headers, tablefmt="github", disable_numparse=True, colalign=align)
     )
@@ -262,13 +265,14 @@ def _tex_label(lb: Leaderboard) -> str:
 
 def to_latex(lb: Leaderboard) -> str:
     """A booktabs ``table`` for ``\\input``: bold best, ``$^{ab}$`` markers, caption legend."""
-    cols = "ll" + "r" * len(lb.metrics) + "lrrr"
+    cols = "ll" + "r" * len(lb.metrics) + "lrrrr"
     header = [
         "",
         "Method",
         *(tex_escape(m) for m in lb.metrics),
         "Seeds",
         "Fit (s)",
+        "Train/s",
         "Users/s",
         "Mem (MB)",
     ]
@@ -297,6 +301,7 @@ def to_latex(lb: Leaderboard) -> str:
             *(_tex_cell(row, m) for m in lb.metrics),
             tex_escape(_seeds(row)),
             tex_escape(_fit(row.fit_seconds)),
+            tex_escape(_ups(row.train_samples_per_second)).replace(",", "{,}"),
             tex_escape(_ups(row.predict_users_per_second)).replace(",", "{,}"),
             tex_escape(_mem(row.peak_memory_mb)).replace(",", "{,}"),
         ]
@@ -321,7 +326,8 @@ def to_csv(lb: Leaderboard) -> str:
     header = ["dataset", "task", "rank", "letter", "method", "n_seeds", "seeds"]
     for m in lb.metrics:
         header += [f"{m}_mean", f"{m}_std", f"{m}_best", f"{m}_better_than"]
-    header += ["fit_seconds", "predict_users_per_second", "peak_memory_mb", "users_evaluated"]
+    header += ["fit_seconds", "train_samples_per_second", "predict_users_per_second",
+               "peak_memory_mb", "users_evaluated"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -336,6 +342,7 @@ def to_csv(lb: Leaderboard) -> str:
                      "".join(cell.markers)]
         line += [
             _csv_float(row.fit_seconds),
+            _csv_float(row.train_samples_per_second),
             _csv_float(row.predict_users_per_second),
             _csv_float(row.peak_memory_mb),
             " ".join(str(u) for u in row.users_evaluated),

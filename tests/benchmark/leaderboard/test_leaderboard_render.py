@@ -49,8 +49,8 @@ def test_markdown_contents(board):
     assert "content hash 0123456789ab" in md and "0123456789abcdef" not in md
     header = next(line for line in lines if line.startswith("|") and "Method" in line)
     assert [c.strip() for c in header.strip("|").split("|")] == [
-        "", "Method", "hr@10", "ndcg@10", "Seeds", "Fit (s)", "Predict (users/s)",
-        "Peak mem (MB)",
+        "", "Method", "hr@10", "ndcg@10", "Seeds", "Fit (s)", "Train (samples/s)",
+        "Predict (users/s)", "Peak mem (MB)",
     ]
     row_a = next(line for line in lines if line.startswith("| a "))
     row_b = next(line for line in lines if line.startswith("| b "))
@@ -85,7 +85,7 @@ def test_markdown_references_and_single_seed(make_result, load, registry):
 
 def test_latex_contents(board):
     tex = to_latex(board)
-    assert r"\begin{tabular}{llrrlrrr}" in tex
+    assert r"\begin{tabular}{llrrlrrrr}" in tex
     for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
         assert tex.count(rule) == 1
     a_line = next(line for line in tex.splitlines() if line.startswith("a & "))
