@@ -111,8 +111,8 @@ class P5(Method):
     bibtex = P5_BIBTEX
     task_kinds = frozenset({"full", "candidates", "generation"})
     defaults = {
-        # sized by perf/p5_train.py: d_model 256 with 4+4 layers trains at about 34 samples/s
-        # on 2 cores, this size at about 136 (an epoch of ML-100K in under a minute); lr 1e-3
+        # sized by perf/p5_train.py: d_model 256 with 4+4 layers trains at about 35 samples/s
+        # on 2 cores, this size at about 146 (an epoch of ML-100K in about a minute); lr 1e-3
         # beat 3e-3 on ML-100K validation after 4 epochs (.010 vs .004 NDCG@10).
         "cpu": {
             **_COMMON,
