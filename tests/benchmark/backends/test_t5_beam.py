@@ -6,7 +6,7 @@ import random
 
 import pytest
 import torch
-from t5_tiny import D_MODEL, tiny_t5
+from t5_tiny import encoder_inputs, tiny_t5
 from transformers.modeling_outputs import BaseModelOutput
 
 from benchmark.backends.t5.beam import constrained_beam_search, unconstrained_beam_search
@@ -16,16 +16,6 @@ from benchmark.backends.t5.trie import ItemTrie
 
 EOS = 1
 
-
-def encoder_inputs(batch: int, length: int, seed: int = 0):
-    gen = torch.Generator().manual_seed(seed)
-    hidden = torch.randn(batch, length, D_MODEL, generator=gen)
-    mask = torch.ones(batch, length, dtype=torch.long)
-    if batch > 1:
-        mask[1, length // 2 :] = 0  # right padding
-    if batch > 2:
-        mask[2, :2] = 0  # left padding (e.g. soft prompts laid out differently)
-    return hidden, mask
 
 
 def digit_trie(items, base: int = 10):

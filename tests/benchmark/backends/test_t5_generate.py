@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from t5_tiny import D_MODEL, tiny_t5
+from t5_tiny import D_MODEL, encoder_inputs, tiny_t5
 from transformers.modeling_outputs import BaseModelOutput
 
 from benchmark.backends.t5.generate import beam_generate, group_hypotheses
 
 EOS = 1
 
-
-def encoder_inputs(batch: int, length: int, seed: int = 0):
-    gen = torch.Generator().manual_seed(seed)
-    hidden = torch.randn(batch, length, D_MODEL, generator=gen)
-    mask = torch.ones(batch, length, dtype=torch.long)
-    if batch > 1:
-        mask[1, length // 2 :] = 0  # right padding
-    if batch > 2:
-        mask[2, :2] = 0  # left padding
-    return hidden, mask
 
 
 def eos_prone_t5(seed: int, vocab: int = 30, margin: float = 1.0):
