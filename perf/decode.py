@@ -114,61 +114,55 @@ def main() -> None:
     with torch.inference_mode():  # warm-up (allocator, kernels)
         constrained_beam_search(model, encode(0, 1), mask[:1], trie, num_beams=args.beams)
 
-    ours: list[list[int]] = []
-    enc_s = search_s = 0.0
-    with torch.inference_mode():
-        for lo, hi in batches:
-            sync()
-            t0 = time.perf_counter()
-            hidden = encode(lo, hi)
-            sync()
-            t1 = time.perf_counter()
-            top, _ = constrained_beam_search(model, hidden, mask[lo:hi], trie, num_beams=args.beams)
-            ours += top.tolist()
-            sync()
-            t2 = time.perf_counter()
-            enc_s, search_s = enc_s + t1 - t0, search_s + t2 - t1
-    ours_s = enc_s + search_s
-    print(
-        f"ours:     {args.users / ours_s:7.2f} users/s  ({ours_s:6.2f} s: encoder {enc_s:.2f} s, "
-        f"beam search {search_s:.2f} s)"
-    )
+    def timed(search, label: str) -> tuple[list[list[int]], float]:
+        """Run ``search(hidden, lo, hi) -> top ids per user`` over all batches, timing the
+        encoder and the search separately (the same loop for both paths)."""
+        top: list[list[int]] = []
+        enc_s = search_s = 0.0
+        with torch.inference_mode():
+            for lo, hi in batches:
+                sync()
+                t0 = time.perf_counter()
+                hidden = encode(lo, hi)
+                sync()
+                t1 = time.perf_counter()
+                top += search(hidden, lo, hi)
+                sync()
+                enc_s, search_s = enc_s + t1 - t0, search_s + time.perf_counter() - t1
+        total = enc_s + search_s
+        print(
+            f"{label + ':':<9} {args.users / total:7.2f} users/s  ({total:6.2f} s: encoder "
+            f"{enc_s:.2f} s, {'beam search' if label == 'ours' else label} {search_s:.2f} s)"
+        )
+        return top, total
+
+    def ours_search(hidden: torch.Tensor, lo: int, hi: int) -> list[list[int]]:
+        top, _ = constrained_beam_search(model, hidden, mask[lo:hi], trie, num_beams=args.beams)
+        return top.tolist()
+
+    def hf_search(hidden: torch.Tensor, lo: int, hi: int) -> list[list[int]]:
+        out = model.generate(
+            encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
+            attention_mask=mask[lo:hi],
+            num_beams=args.beams,
+            num_return_sequences=args.beams,
+            prefix_allowed_tokens_fn=prefix_fn,
+            length_penalty=0.0,
+            early_stopping=False,
+            do_sample=False,
+            max_new_tokens=trie.depth,
+            decoder_start_token_id=0,
+        )
+        sync()
+        decoded = [trie.decode(seq[1:]) for seq in out.cpu()]
+        return [decoded[i : i + args.beams] for i in range(0, len(decoded), args.beams)]
+
+    ours, ours_s = timed(ours_search, "ours")
     if args.exact_users:
         compare_with_exact(model, encode, mask, trie, ours, args)
     if args.skip_hf:
         return
-
-    theirs: list[list[int]] = []
-    enc_s = search_s = 0.0
-    with torch.inference_mode():
-        for lo, hi in batches:
-            sync()
-            t0 = time.perf_counter()
-            hidden = encode(lo, hi)
-            sync()
-            t1 = time.perf_counter()
-            out = model.generate(
-                encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
-                attention_mask=mask[lo:hi],
-                num_beams=args.beams,
-                num_return_sequences=args.beams,
-                prefix_allowed_tokens_fn=prefix_fn,
-                length_penalty=0.0,
-                early_stopping=False,
-                do_sample=False,
-                max_new_tokens=trie.depth,
-                decoder_start_token_id=0,
-            )
-            sync()
-            t2 = time.perf_counter()
-            enc_s, search_s = enc_s + t1 - t0, search_s + t2 - t1
-            decoded = [trie.decode(seq[1:]) for seq in out.cpu()]
-            theirs += [decoded[i : i + args.beams] for i in range(0, len(decoded), args.beams)]
-    hf_s = enc_s + search_s
-    print(
-        f"generate: {args.users / hf_s:7.2f} users/s  ({hf_s:6.2f} s: encoder {enc_s:.2f} s, "
-        f"generate {search_s:.2f} s)"
-    )
+    theirs, hf_s = timed(hf_search, "generate")
 
     same_list = sum(a == b for a, b in zip(ours, theirs))
     same_set = sum(set(a) == set(b) for a, b in zip(ours, theirs))
