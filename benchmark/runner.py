@@ -27,6 +27,7 @@ from benchmark.metrics import metric_vectors, rank_full_catalogue, target_ranks
 from benchmark.results import dataset_key, read_record, result_paths, write_result
 from methods import METHODS, FitContext, Method
 from tasks import TASKS, EvalRequests, RankingTask
+from tasks.base import parse_variant
 from tasks.explanation import ExplanationData, ExplanationTask
 from tasks.explanation import prepare as prepare_explanation
 from tasks.indexing import reindex
@@ -90,12 +91,11 @@ class Runner:
                 raise ConfigError(f"task_options.{name}: {name!r} is not among --tasks")
         tasks: dict[str, Task] = {}
         for name in self.cfg.tasks:
-            task = TASKS.get(name)
-            options = self.cfg.task_options.get(name, {})
-            if options:
-                if not isinstance(task, RankingTask):
-                    raise ConfigError(f"task_options.{name}: only ranking tasks take options")
-                task = task.with_options(options)
+            # a variant may be named as it appears in results, e.g. "sequential+prompt=unseen"
+            base, options = parse_variant(name)
+            task = TASKS.get(base)
+            options.update(self.cfg.task_options.get(name, {}))
+            task = task.with_options(options)
             tasks[task.name] = task
         for mname, cls in methods.items():
             unable = [t.name for t in tasks.values() if t.kind not in cls.task_kinds]
@@ -105,6 +105,15 @@ class Runner:
                     f"method {mname!r} cannot answer task(s) {unable} (it handles "
                     f"{', '.join(sorted(cls.task_kinds))}). Methods that generate text: "
                     f"{', '.join(able) or 'none yet'}."
+                )
+            wording = [t.name for t in tasks.values() if t.prompt not in cls.prompt_variants]
+            if wording:
+                able = [m for m in METHODS if "unseen" in METHODS.get(m).prompt_variants]
+                raise ConfigError(
+                    f"method {mname!r} cannot be evaluated on task(s) {wording}: it supports "
+                    f"prompt wording(s) {', '.join(sorted(cls.prompt_variants))}. Methods with "
+                    f"held-out prompts: {', '.join(able) or 'none'}; run them in their own "
+                    "--methods list."
                 )
         for name in self.cfg.method_params:
             if name not in methods:
@@ -214,6 +223,7 @@ class Runner:
         for name, task in tasks.items():
             json_path, _ = result_paths(self.results_dir, key, name, method_cls.name, seed)
             method.predict_info = {}
+            method.prompt = task.prompt
             with PeakMemory(self.device) as pred_mem:
                 t0 = time.perf_counter()
                 if isinstance(task, RankingTask):

@@ -51,6 +51,9 @@ class Method(ABC):
     defaults: ClassVar[dict[str, dict[str, Any]]] = {}
     #: task kinds the method answers: "full" / "candidates" (ranking), "generation" (text)
     task_kinds: ClassVar[frozenset[str]] = frozenset({"full", "candidates"})
+    #: prompt wordings the method can be evaluated with (``tasks.base.PROMPTS``); the harness
+    #: sets ``self.prompt`` to the task's before answering it
+    prompt_variants: ClassVar[frozenset[str]] = frozenset({"seen"})
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         base = dict(self.defaults.get("cpu", {}))
@@ -69,6 +72,8 @@ class Method(ABC):
         #: filled while answering one task's requests (reset by the harness before each task),
         #: e.g. the invalid-output rate of free generation; stored in that task's result.
         self.predict_info: dict[str, Any] = {}
+        #: the prompt wording of the task being answered (set by the harness)
+        self.prompt: str = "seen"
 
     @abstractmethod
     def fit(self, ctx: FitContext) -> None:

@@ -93,6 +93,7 @@ _COMMON = {
     "seq_template": "2-1",
     "unseen_template": "2-8",
     "expl_template": "3-1",
+    "unseen_expl_template": "3-6",
     "direct_candidates": 20,
     "expl_beams": 4,
     "expl_groups": 1,
@@ -110,6 +111,7 @@ class P5(Method):
     name = "p5"
     bibtex = P5_BIBTEX
     task_kinds = frozenset({"full", "candidates", "generation"})
+    prompt_variants = frozenset({"seen", "unseen"})
     defaults = {
         # sized by perf/p5_train.py: d_model 256 with 4+4 layers trains at about 35 samples/s
         # on 2 cores, this size at about 146 (an epoch of ML-100K in about a minute); lr 1e-3
@@ -154,7 +156,7 @@ class P5(Method):
         super().__init__(profile, **params)
         if self.params["ranking"] not in RANKINGS:
             raise ConfigError(f"{self.name}: ranking must be one of {', '.join(RANKINGS)}")
-        for key in ("seq_template", "unseen_template", "expl_template"):
+        for key in ("seq_template", "unseen_template", "expl_template", "unseen_expl_template"):
             try:
                 get_template(self.params[key])
             except KeyError as exc:
@@ -166,13 +168,29 @@ class P5(Method):
         """Trainable parameters beyond the backbone (POD's prompts)."""
         return []
 
-    def prefix(self, family: str, batch: int) -> torch.Tensor | None:
-        """Continuous vectors prepended to the encoder input of ``family`` (none in P5)."""
+    def prefix(self, family: str, users: np.ndarray) -> torch.Tensor | None:
+        """Continuous vectors prepended to the encoder input of ``family`` for ``users``
+        (dataset user indices, one per row): none in P5, ``[P, d]`` task prompts shared by the
+        batch in POD, ``[B, P, d]`` once a user prompt is added (PeaPOD)."""
         return None
 
     def eval_source(self, family: str, template: Template, **fields: Any) -> str:
         """The evaluation input; POD replaces it with its short input."""
         return render_source(template, **fields)
+
+    def eval_input_id(self, family: str, template_id: str) -> str:
+        """Id of the input format ``eval_source`` really uses (recorded with each result)."""
+        return template_id
+
+    def eval_template_id(self, family: str) -> str:
+        """The template for ``family`` under the task's prompt wording (``self.prompt``):
+        a seen template, or the family's held-out one for ``prompt=unseen``."""
+        p = self.params
+        keys = {"sequential": ("seq_template", "unseen_template"),
+                "explanation": ("expl_template", "unseen_expl_template")}[family]
+        template_id = p[keys[1] if self.prompt == "unseen" else keys[0]]
+        self.predict_info["input"] = self.eval_input_id(family, template_id)
+        return template_id
 
     # ------------------------------------------------------------------ training
     def _families(self, ctx: FitContext) -> list[str]:
@@ -347,7 +365,7 @@ class P5(Method):
         enc = encode_batch(self.tokenizer, [s.source for s in batch], p["max_input_len"])
         labels = encode_targets(self.tokenizer, [s.target for s in batch], p["max_target_len"])
         enc = {k: v.to(self.device) for k, v in enc.items()}
-        prefix = self.prefix(batch[0].family, len(batch))
+        prefix = self.prefix(batch[0].family, np.array([s.user for s in batch]))
         return self.backbone(enc["input_ids"], enc["attention_mask"], enc["whole_word_ids"],
                              labels.to(self.device), prefix=prefix)
 
@@ -357,14 +375,16 @@ class P5(Method):
         return ItemTrie.from_sequences(items, tokens, eos_id=self.tokenizer.eos_token_id)
 
     # ------------------------------------------------------------------ inference
-    def _encode(self, family: str, sources: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _encode(
+        self, family: str, sources: Sequence[str], users: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.backbone is not None
         enc = encode_batch(self.tokenizer, list(sources), self.params["max_input_len"])
         enc = {k: v.to(self.device) for k, v in enc.items()}
         with torch.inference_mode():
             return self.backbone.encode(
                 enc["input_ids"], enc["attention_mask"], enc["whole_word_ids"],
-                prefix=self.prefix(family, len(sources)),
+                prefix=self.prefix(family, np.asarray(users)),
             )
 
     def _sequential_sources(
@@ -385,7 +405,8 @@ class P5(Method):
         for start in range(0, len(users), bs):
             sl = slice(start, start + bs)
             hidden, mask = self._encode(
-                "sequential", self._sequential_sources(users[sl], histories[sl], template_id)
+                "sequential", self._sequential_sources(users[sl], histories[sl], template_id),
+                users[sl],
             )
             table = torch.full((hidden.shape[0], self.n_items + 1), -math.inf,
                                device=hidden.device)
@@ -431,7 +452,7 @@ class P5(Method):
         info["invalid_output_rate"] = info["invalid_ids"] / max(1, info["generated_ids"])
 
     def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
-        return self._score_all(users, histories, self.params["seq_template"])
+        return self._score_all(users, histories, self.eval_template_id("sequential"))
 
     def _valid_ndcg(self, ctx: FitContext, idx: np.ndarray, template_id: str) -> float:
         users = ctx.split.users[idx]
@@ -446,8 +467,9 @@ class P5(Method):
         self, users: np.ndarray, histories: list[np.ndarray], candidates: np.ndarray
     ) -> torch.Tensor:
         assert self.backbone is not None
+        template_id = self.eval_template_id("sequential")
         hidden, mask = self._encode(
-            "sequential", self._sequential_sources(users, histories, self.params["seq_template"])
+            "sequential", self._sequential_sources(users, histories, template_id), users
         )
         seqs = [self.trie.sequence_of(int(c) - 1) for c in np.asarray(candidates).ravel()]
         width = max(len(s) for s in seqs)
@@ -462,7 +484,7 @@ class P5(Method):
     ) -> list[str]:
         assert self.backbone is not None
         p = self.params
-        template = get_template(p["expl_template"])
+        template = get_template(self.eval_template_id("explanation"))
         titles = self.titles
         out: list[str] = []
         bs = p["eval_batch_size"]
@@ -474,7 +496,7 @@ class P5(Method):
                                  title=titles.get(int(i)))
                 for u, i, f in zip(users[sl], items[sl], features[sl])
             ]
-            hidden, mask = self._encode("explanation", sources)
+            hidden, mask = self._encode("explanation", sources, users[sl])
             gen = beam_generate(
                 self.backbone.t5, hidden, mask, num_beams=p["expl_beams"],
                 num_beam_groups=p["expl_groups"], diversity_penalty=p["expl_diversity"],

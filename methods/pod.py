@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -36,6 +37,8 @@ class POD(P5):
 
     name = "pod"
     bibtex = POD_BIBTEX
+    #: inference always uses the short input, so there is no held-out wording to test
+    prompt_variants = frozenset({"seen"})
     defaults = {
         "cpu": {**P5.defaults["cpu"], "n_prompts": 3, "patience": 5},
         "paper": {**P5.defaults["paper"], "lr": 5e-4, "batch_size": 64, "epochs": 30,
@@ -55,8 +58,11 @@ class POD(P5):
     def extra_parameters(self) -> list[nn.Parameter]:
         return [self.prompts] if hasattr(self, "prompts") else []
 
-    def prefix(self, family: str, batch: int) -> torch.Tensor | None:
+    def prefix(self, family: str, users: np.ndarray) -> torch.Tensor | None:
         return self.prompts[self.family_index[family]]
 
     def eval_source(self, family: str, template: Template, **fields: Any) -> str:
         return render_source(SHORT[family], **fields)
+
+    def eval_input_id(self, family: str, template_id: str) -> str:
+        return SHORT[family].id

@@ -27,6 +27,8 @@ class RankingTask:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     n_negatives: int = 0
     mask_history: bool = True
+    #: which prompt wording prompt-based methods are evaluated with (see ``PROMPTS``)
+    prompt: str = "seen"
 
     @property
     def n_candidates(self) -> int | None:
@@ -38,7 +40,7 @@ class RankingTask:
         ``sequential+mask_history=false``."""
         if not options:
             return self
-        settable = {"metrics", "n_negatives", "mask_history"}
+        settable = {"metrics", "n_negatives", "mask_history", "prompt"}
         unknown = sorted(set(options) - settable)
         if unknown:
             raise ConfigError(
@@ -53,6 +55,7 @@ class RankingTask:
                     parse_metric(m)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"task_options.{self.name}.metrics: {exc}") from exc
+        check_prompt(self.name, values)
         if "mask_history" in values and not isinstance(values["mask_history"], bool):
             raise ConfigError(f"task_options.{self.name}.mask_history: expected true or false")
         if "n_negatives" in values:
@@ -62,14 +65,11 @@ class RankingTask:
                     f"task_options.{self.name}.n_negatives: a positive integer, for candidate "
                     "tasks only"
                 )
-        suffix = "+".join(
-            f"{k}={_option_text(values[k])}" for k in sorted(values)
-        )
-        return dataclasses.replace(self, name=f"{self.name}+{suffix}", **values)
+        return dataclasses.replace(self, name=variant_name(self.name, values), **values)
 
     def describe(self) -> dict:
-        """The task as stored in every result record."""
-        out = asdict(self)
+        """The task as stored in every result record (and hashed into its config hash)."""
+        out = describe_prompt(asdict(self))
         out["metrics"] = list(self.metrics)
         out["n_candidates"] = self.n_candidates
         return out
@@ -91,6 +91,61 @@ class EvalRequests:
 
     def __len__(self) -> int:
         return len(self.users)
+
+
+#: Prompt wordings a task can ask for. "seen": the wording the method trained on; "unseen": a
+#: template held out of training (P5's zero-shot prompts). Methods list the ones they support in
+#: ``Method.prompt_variants``; the harness refuses other combinations before any training.
+PROMPTS = ("seen", "unseen")
+
+
+def check_prompt(task_name: str, options: dict[str, Any]) -> None:
+    """Refuse a ``prompt`` option outside ``PROMPTS``."""
+    if "prompt" in options and options["prompt"] not in PROMPTS:
+        raise ConfigError(
+            f"task_options.{task_name}.prompt: {options['prompt']!r} is not one of "
+            f"{', '.join(PROMPTS)}"
+        )
+
+
+def describe_prompt(described: dict[str, Any]) -> dict[str, Any]:
+    """Drop ``prompt`` when it is the default, so results written before the option existed
+    keep their config hashes."""
+    if described.get("prompt") == "seen":
+        del described["prompt"]
+    return described
+
+
+def variant_name(base: str, options: dict[str, Any]) -> str:
+    """``sequential`` + ``{mask_history: False}`` -> ``sequential+mask_history=false``."""
+    suffix = "+".join(f"{k}={_option_text(options[k])}" for k in sorted(options))
+    return f"{base}+{suffix}" if suffix else base
+
+
+def parse_variant(name: str) -> tuple[str, dict[str, Any]]:
+    """Inverse of ``variant_name``: a task name as it appears in results, e.g.
+    ``sequential+prompt=unseen``, gives ``("sequential", {"prompt": "unseen"})``."""
+    base, *parts = name.split("+")
+    options: dict[str, Any] = {}
+    for part in parts:
+        key, sep, text = part.partition("=")
+        if not sep or not key or not text:
+            raise ConfigError(
+                f"task {name!r}: option {part!r} is not key=value; write e.g. "
+                "'sequential+prompt=unseen'"
+            )
+        options[key] = _option_value(key, text)
+    return base, options
+
+
+def _option_value(key: str, text: str) -> Any:
+    if text in ("true", "false"):
+        return text == "true"
+    if key == "metrics":
+        return text.split(",")
+    if text.lstrip("-").isdigit():
+        return int(text)
+    return text
 
 
 def _option_text(value: Any) -> str:

@@ -23,15 +23,18 @@ explanation training example. ``prepare`` therefore marks such training examples
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from benchmark.data.schema import Dataset
-from benchmark.errors import DataError
+from benchmark.errors import ConfigError, DataError
+from tasks.base import check_prompt, describe_prompt, variant_name
 from tasks.split import Split
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -67,9 +70,24 @@ class ExplanationTask:
     min_words: int = 4
     max_words: int = 30
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    #: prompt wording for prompt-based methods, as in ``tasks.base.PROMPTS``
+    prompt: str = "seen"
+
+    def with_options(self, options: dict[str, Any]) -> ExplanationTask:
+        """A variant named after the change; only ``prompt`` is settable (the example rule and
+        split define the data, so changing them would be another task)."""
+        if not options:
+            return self
+        unknown = sorted(set(options) - {"prompt"})
+        if unknown:
+            raise ConfigError(
+                f"task_options.{self.name}: unknown option(s) {unknown}; settable: ['prompt']"
+            )
+        check_prompt(self.name, options)
+        return dataclasses.replace(self, name=variant_name(self.name, options), **options)
 
     def describe(self) -> dict:
-        out = asdict(self)
+        out = describe_prompt(asdict(self))
         out["metrics"] = list(self.metrics)
         out["ratios"] = list(self.ratios)
         return out

@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.config import load_config
-from methods import METHODS
-from tasks import TASKS
+from benchmark.runner import Runner
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
 
@@ -14,7 +13,7 @@ CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.ya
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_config_loads_and_names_exist(path):
     cfg = load_config(path, {})
-    for name in cfg.methods:
-        METHODS.get(name)
-    for name in cfg.tasks:
-        TASKS.get(name)
+    # the runner's checks before any data is read: names, task variants, method params and
+    # which methods can answer which tasks
+    methods, tasks = Runner(cfg)._check_names()
+    assert list(methods) == cfg.methods and list(tasks) == cfg.tasks

@@ -250,3 +250,27 @@ def test_too_few_items_for_candidates_fails_before_training(reviews_file, tmp_pa
     written = run(config(reviews_file, tmp_path, methods=["pop"], tasks=["topn"], seeds=[0],
                          task_options={"topn": {"n_negatives": 2}}))
     assert load_result(written[0]).record["task"]["n_candidates"] == 3
+
+
+def test_prompt_variants_need_a_method_with_held_out_prompts(toy_dir, tmp_path):
+    from benchmark.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="Methods with held-out prompts: p5"):
+        run(config(toy_dir, tmp_path, methods=["pop"], tasks=["sequential+prompt=unseen"]))
+    with pytest.raises(ConfigError, match="cannot be evaluated on task"):
+        run(config(toy_dir, tmp_path, methods=["pod"], tasks=["topn+prompt=unseen"]))
+    assert not (tmp_path / "res").exists()
+
+
+def test_p5_answers_seen_and_unseen_prompts_in_one_fit(toy_dir, tmp_path):
+    tiny = dict(d_model=32, d_ff=64, num_layers=1, num_heads=2, vocab_size=150, epochs=1,
+                valid_users=10, batch_size=32, prefixes_per_user=1)
+    written = run(config(toy_dir, tmp_path, methods=["p5"], seeds=[0],
+                         tasks=["sequential", "sequential+prompt=unseen"],
+                         method_params={"p5": tiny}))
+    records = {load_result(p).record["task"]["name"]: load_result(p).record for p in written}
+    seen, unseen = records["sequential"], records["sequential+prompt=unseen"]
+    assert seen["method"]["predict_info"]["input"] == "2-1"
+    assert unseen["method"]["predict_info"]["input"] == "2-8"
+    assert unseen["task"]["prompt"] == "unseen" and "prompt" not in seen["task"]
+    assert seen["method"]["fit_info"] == unseen["method"]["fit_info"]  # one fit
