@@ -60,6 +60,8 @@ def hardware(device: str = "cpu") -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        # other work on the machine slows wall-clock timings; this says how busy it was
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "machine": platform.machine(),
         "device": device,
     }

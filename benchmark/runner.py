@@ -214,9 +214,10 @@ class Runner:
             show_progress=cfg.progress, explanation=explanation, task_names=tuple(tasks),
         )
         with PeakMemory(self.device) as fit_mem:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             method.fit(ctx)
             fit_seconds = time.perf_counter() - t0
+            fit_cpu_seconds = time.process_time() - c0
         key = dataset_key(ds.name, cfg.id_indexing)
         audit = leak_audit(split)
         paths = []
@@ -225,7 +226,7 @@ class Runner:
             method.predict_info = {}
             method.prompt = task.prompt
             with PeakMemory(self.device) as pred_mem:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 if isinstance(task, RankingTask):
                     per_user, protocol, extra = self._evaluate_ranking(
                         method, task, split, seed, json_path.parent.parent, ds.content_hash
@@ -237,6 +238,7 @@ class Runner:
                         method, task, explanation
                     )
                 predict_seconds = time.perf_counter() - t0
+                predict_cpu_seconds = time.process_time() - c0
             n = len(per_user["users"])
             corpus = extra.pop("corpus_metrics", None)
             metrics = corpus or {m: float(np.mean(per_user[m])) for m in task.metrics}
@@ -273,6 +275,10 @@ class Runner:
                 "timing": {
                     "fit_seconds": fit_seconds,
                     "predict_seconds": predict_seconds,
+                    # CPU time of this process (all its threads): less sensitive than wall time
+                    # to other work on the machine, compare it with torch_threads in mind
+                    "fit_cpu_seconds": fit_cpu_seconds,
+                    "predict_cpu_seconds": predict_cpu_seconds,
                     "predict_users_per_second": n / max(predict_seconds, 1e-9),
                     "peak_memory_mb": max(fit_mem.peak_mb, pred_mem.peak_mb),
                     "peak_memory_scope": fit_mem.scope,

