@@ -190,6 +190,28 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _params_note(method: str, seeds: list[int], params: list[dict[str, Any]]) -> str | None:
+    """Say how a method's hyperparameters differ between its seeds, if they do.
+
+    A parameter set differently is a real inconsistency; one missing from some seeds was added
+    to the code after those seeds ran (its value in the others is shown, so a reader can judge
+    whether it could matter)."""
+    keys = sorted(set().union(*params))
+    differ, added = [], []
+    for k in keys:
+        present = [(s, p[k]) for s, p in zip(seeds, params, strict=True) if k in p]
+        if len({_canonical(v) for _, v in present}) > 1:
+            differ.append(f"{k} ({', '.join(f'seed {s}: {_canonical(v)}' for s, v in present)})")
+        elif len(present) < len(params):
+            added.append(f"{k} = {_canonical(present[0][1])} (seeds {[s for s, _ in present]})")
+    parts = []
+    if differ:
+        parts.append(f"{method}: hyperparameters differ between seeds: {'; '.join(differ)}.")
+    if added:
+        parts.append(f"{method}: parameters recorded only by later runs: {', '.join(added)}.")
+    return " ".join(parts) or None
+
+
 def _get(record: Mapping[str, Any], section: str, name: str) -> Any:
     return (record.get(section) or {}).get(name)
 
@@ -331,8 +353,9 @@ def _build_one(
             std = float(np.std(vals, ddof=1)) if len(vals) >= 2 else None
             means[m] = (float(np.mean(vals)), std)
         timing = [r.get("timing") or {} for r in recs]
-        if len({_canonical(r["method"].get("params")) for r in recs}) > 1:
-            notes[f"{method}: hyperparameters differ between seeds {seeds}."] = None
+        note = _params_note(method, seeds, [r["method"].get("params") or {} for r in recs])
+        if note:
+            notes[note] = None
         summaries[method] = {
             "seeds": seeds,
             "means": means,

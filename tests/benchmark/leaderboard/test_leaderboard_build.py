@@ -240,3 +240,13 @@ def test_users_differing_between_seeds_use_the_common_users(make_result, load):
     lb = _only(build_leaderboards(load()))
     assert any(note.startswith("patchy: evaluated users differ between seeds") for note in lb.notes)
     assert {c.n_users for c in lb.comparisons} == {150}
+
+
+def test_params_note_tells_a_conflict_from_a_later_parameter():
+    from benchmark.leaderboard.build import _params_note
+
+    assert _params_note("m", [0, 1], [{"lr": 1}, {"lr": 1}]) is None
+    added = _params_note("m", [0, 1], [{"lr": 1}, {"lr": 1, "groups": 3}])
+    assert added == "m: parameters recorded only by later runs: groups = 3 (seeds [1])."
+    conflict = _params_note("m", [0, 1], [{"lr": 1}, {"lr": 2}])
+    assert conflict == "m: hyperparameters differ between seeds: lr (seed 0: 1, seed 1: 2)."
