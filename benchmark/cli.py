@@ -30,6 +30,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--id-indexing", dest="id_indexing", help="original (default) or random")
     p.add_argument("--data-format", dest="data_format", help="override format detection")
     p.add_argument("--device", help="auto (default), cpu or cuda[:N]")
+    p.add_argument("--backend", help="LLM backend of the LLM methods: auto (default), hf or vllm")
+    p.add_argument(
+        "--llm", help="local transformers directory of the LLM methods' model (default: the "
+        "embedded SmolLM2-135M-Instruct); never downloaded",
+    )
     p.add_argument("--batch-size", dest="batch_size", type=int, help="users per scoring batch")
     p.add_argument("--force", action="store_true", default=None, help="rerun finished entries")
     p.add_argument(
@@ -50,7 +55,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for k in (
             "methods", "datasets", "tasks", "seeds", "profile", "backbone", "results_dir",
             "id_indexing",
-            "data_format", "device", "batch_size", "force", "progress",
+            "data_format", "device", "batch_size", "force", "progress", "backend", "llm",
         )
     }
     if args.no_mask_history:

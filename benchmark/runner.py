@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from benchmark.config import RunConfig, stable_hash
+from benchmark.config import LLMSpec, RunConfig, check_backend, stable_hash
 from benchmark.data import load_dataset
 from benchmark.data.schema import Dataset
 from benchmark.environment import PeakMemory, environment
@@ -33,6 +33,7 @@ from tasks.explanation import prepare as prepare_explanation
 from tasks.indexing import reindex
 from tasks.leak import leak_audit
 from tasks.ranking import build_requests
+from tasks.sampling import USER_SAMPLE_RULE
 from tasks.split import Split, leave_one_out
 
 Task = RankingTask | ExplanationTask
@@ -72,7 +73,27 @@ def entry_config(cfg: RunConfig, ds: Dataset, task: RankingTask, method: str, se
         "seed": seed,
         # only when set, so configs without it keep the hashes of existing results
         **({"backbone": cfg.backbone} if cfg.backbone is not None else {}),
+        **llm_entry(cfg, method),
     }
+
+
+# ---- LLM methods: --backend / --llm ---------------------------------------------------------
+def uses_llm(method: str) -> bool:
+    """Whether a registered method runs an LLM (its class sets ``uses_llm = True``)."""
+    return bool(getattr(METHODS.get(method), "uses_llm", False))
+
+
+def llm_entry(cfg: RunConfig, method: str) -> dict[str, Any]:
+    """``--backend``/``--llm`` for the entry config: for LLM methods only and only when not the
+    defaults, so other methods' results, and results from before the flags, keep their hashes."""
+    if not uses_llm(method):
+        return {}
+    out: dict[str, Any] = {}
+    if cfg.backend != "auto":
+        out["backend"] = cfg.backend
+    if cfg.llm is not None:
+        out["llm"] = cfg.llm
+    return out
 
 
 class Runner:
@@ -82,6 +103,11 @@ class Runner:
         self.cfg = cfg
         self.results_dir = Path(cfg.results_dir)
         self.device = resolve_device(cfg.device)
+        #: one lazily built LLM for every LLM method and seed of the run
+        self.llm = LLMSpec(
+            backend_name=cfg.backend, model_dir=cfg.llm, device=str(self.device),
+            show_progress=cfg.progress,
+        )
 
     # ---- checks before any work -------------------------------------------------------
     def _check_names(self) -> tuple[dict[str, type[Method]], dict[str, Task]]:
@@ -120,6 +146,12 @@ class Runner:
                 raise ConfigError(f"method_params.{name}: {name!r} is not among --methods")
         for cls in methods.values():
             cls(profile=self.cfg.profile, **self._params(cls))  # unknown params fail here
+        if any(uses_llm(m) for m in methods):
+            from benchmark.backends.llm import resolve_llm
+
+            check_backend(self.cfg.backend)
+            if self.cfg.llm is not None:
+                resolve_llm(self.cfg.llm)  # a clear error for a directory without config.json
         return methods, tasks
 
     def _params(self, cls: type[Method]) -> dict[str, Any]:
@@ -212,6 +244,7 @@ class Runner:
         ctx = FitContext(
             dataset=data, split=split, seed=seed, profile=cfg.profile, device=self.device,
             show_progress=cfg.progress, explanation=explanation, task_names=tuple(tasks),
+            llm=self.llm,
         )
         with PeakMemory(self.device) as fit_mem:
             t0, c0 = time.perf_counter(), time.process_time()
@@ -283,6 +316,8 @@ class Runner:
                     "peak_memory_mb": max(fit_mem.peak_mb, pred_mem.peak_mb),
                     "peak_memory_scope": fit_mem.scope,
                 },
+                # the LLM that answered (backend, model directory), for LLM methods
+                **({"backend": self.llm.info()} if uses_llm(method_cls.name) else {}),
                 "config": entry,
                 "config_hash": stable_hash(entry),
                 "environment": environment(str(self.device)),
@@ -296,9 +331,10 @@ class Runner:
         content_hash: str,
     ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]]:
         cand_path = task_dir / f"candidates-seed{seed}.npz"
+        users_path = task_dir / "users.npz"  # one sample for every seed
         requests = build_requests(
             task, split, stage="test", seed=seed, candidates_path=cand_path,
-            content_hash=content_hash,
+            content_hash=content_hash, users_path=users_path,
         )
         ranks = self._rank(method, task, requests)
         vectors = metric_vectors(ranks, task.metrics)
@@ -314,6 +350,7 @@ class Runner:
                 "interacted with, sampled and shuffled with the run's seed"
                 if task.kind == "candidates" else None
             ),
+            **_user_sample(task, split, len(requests)),
         }
         extra = {
             "candidates_file": (
@@ -322,7 +359,15 @@ class Runner:
                     "sha256": hashlib.sha256(cand_path.read_bytes()).hexdigest(),
                 }
                 if task.kind == "candidates" else None
-            )
+            ),
+            # only for a task evaluated on a sample (a file exists when it is not everyone)
+            **(
+                {"users_file": {
+                    "path": str(users_path.relative_to(self.results_dir)),
+                    "sha256": hashlib.sha256(users_path.read_bytes()).hexdigest(),
+                }}
+                if len(requests) < split.n_users else {}
+            ),
         }
         return {"users": requests.users, "rank": ranks, **vectors}, protocol, extra
 
@@ -382,6 +427,21 @@ class Runner:
             return out
         finally:
             bar.close()
+
+
+def _user_sample(task: RankingTask, split: Split, n_evaluated: int) -> dict[str, Any]:
+    """The protocol's record of a task's user sample (nothing for tasks without one)."""
+    if task.eval_users is None:
+        return {}
+    return {
+        "user_sample": {
+            "requested": task.eval_users,
+            "evaluated": n_evaluated,
+            "population": split.n_users,
+            "rule": USER_SAMPLE_RULE if n_evaluated < split.n_users
+            else "every user (no more than requested)",
+        }
+    }
 
 
 def _has_review_text(ds: Dataset) -> bool:

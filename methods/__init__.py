@@ -11,5 +11,9 @@ METHODS.add("sasrec", "methods.sasrec:SASRec")
 METHODS.add("item-expl", "methods.item_explanation:ItemExplanation")
 METHODS.add("p5", "methods.p5:P5")
 METHODS.add("pod", "methods.pod:POD")
+METHODS.add("peapod", "methods.peapod:PeaPODPool")
+METHODS.add("peapod-knn", "methods.peapod:PeaPODKNN")
+METHODS.add("peapod-no-user", "methods.peapod:PeaPODNoUser")
+METHODS.add("llmrank", "methods.llmrank:LLMRank")
 
 __all__ = ["METHODS", "FitContext", "Method"]

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from benchmark.config import LLMSpec
 from benchmark.data.schema import Dataset
 from tasks.explanation import ExplanationData
 from tasks.split import Split
@@ -39,6 +40,9 @@ class FitContext:
     explanation: ExplanationData | None = None
     #: the tasks the run will evaluate, so multitask methods can tell which to learn
     task_names: tuple[str, ...] = ()
+    #: the run's LLM (``--backend``/``--llm``), built on first ``llm.backend()`` call; methods
+    #: that use an LLM set ``uses_llm = True`` so the harness records which one answered
+    llm: LLMSpec | None = None
 
 
 class Method(ABC):

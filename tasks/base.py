@@ -19,6 +19,8 @@ class RankingTask:
     ``kind="full"`` ranks the target among all items (optionally masking the user's history);
     ``kind="candidates"`` ranks it among ``n_negatives`` sampled items the user never
     interacted with, in an order shuffled with the run's seed and persisted with the results.
+    ``eval_users`` evaluates a seeded sample of that many users instead of all of them, for
+    methods too slow to answer every user (an LLM generating a ranking per user).
     """
 
     name: str
@@ -29,6 +31,8 @@ class RankingTask:
     mask_history: bool = True
     #: which prompt wording prompt-based methods are evaluated with (see ``PROMPTS``)
     prompt: str = "seen"
+    #: evaluate a seeded sample of this many users (the same for every method); None = all
+    eval_users: int | None = None
 
     @property
     def n_candidates(self) -> int | None:
@@ -40,7 +44,7 @@ class RankingTask:
         ``sequential+mask_history=false``."""
         if not options:
             return self
-        settable = {"metrics", "n_negatives", "mask_history", "prompt"}
+        settable = {"metrics", "n_negatives", "mask_history", "prompt", "eval_users"}
         unknown = sorted(set(options) - settable)
         if unknown:
             raise ConfigError(
@@ -65,11 +69,18 @@ class RankingTask:
                     f"task_options.{self.name}.n_negatives: a positive integer, for candidate "
                     "tasks only"
                 )
-        return dataclasses.replace(self, name=variant_name(self.name, values), **values)
+        named = dict(values)
+        if "eval_users" in values:
+            values["eval_users"] = check_eval_users(self.name, values["eval_users"])
+            named["eval_users"] = values["eval_users"] or "all"  # 0 and "all" name alike
+        return dataclasses.replace(self, name=variant_name(self.name, named), **values)
 
     def describe(self) -> dict:
         """The task as stored in every result record (and hashed into its config hash)."""
         out = describe_prompt(asdict(self))
+        if out.get("eval_users") is None:
+            # omitted when unset, so results written before the option existed keep their hashes
+            out.pop("eval_users", None)
         out["metrics"] = list(self.metrics)
         out["n_candidates"] = self.n_candidates
         return out
@@ -106,6 +117,20 @@ def check_prompt(task_name: str, options: dict[str, Any]) -> None:
             f"task_options.{task_name}.prompt: {options['prompt']!r} is not one of "
             f"{', '.join(PROMPTS)}"
         )
+
+
+def check_eval_users(task_name: str, value: Any) -> int | None:
+    """``eval_users`` as stored: a positive count, or None for every user (0 or "all")."""
+    if isinstance(value, bool):
+        pass  # an int to Python, but true/false is no number of users
+    elif value is None or value == "all" or value == 0:
+        return None
+    elif isinstance(value, int) and value > 0:
+        return value
+    raise ConfigError(
+        f"task_options.{task_name}.eval_users: expected a positive number of users, or 0 or "
+        f"'all' for every user; got {value!r}"
+    )
 
 
 def describe_prompt(described: dict[str, Any]) -> dict[str, Any]:

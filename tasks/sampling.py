@@ -3,7 +3,13 @@
 Negatives are drawn uniformly from the items the user never interacted with (training,
 validation and test items all excluded), without repeats. Each user's candidate row is then
 shuffled with the same seeded generator, so the positive's position carries no information.
-The generator is seeded from (seed, task name), independent of which methods run.
+The generator is seeded from the run's seed and the task, independent of which methods run.
+
+Tasks with ``eval_users`` evaluate a sample of users (``sample_users``) that is the same for
+every seed, method and task, persisted the same way, so results pair up user by user.
+
+The candidate generator is seeded from (seed, ``tasks.ranking.candidate_key``): task variants
+that change only the prompt or the users evaluated rank the base task's lists.
 """
 
 from __future__ import annotations
@@ -105,3 +111,69 @@ def load_or_sample(
     )
     atomic_write_bytes(path, buf.getvalue())
     return cands, target_col
+
+
+#: The user sample does not change with the run's seed: seeds vary the candidate lists and
+#: the models, while every seed evaluates the same users (as RPP's fixed 200), so the
+#: leaderboard's paired tests, which average each user's values over seeds, keep all of them.
+USER_SAMPLE_SEED = 0
+
+#: how ``sample_users`` draws, as recorded in each result's protocol
+USER_SAMPLE_RULE = (
+    f"uniform without replacement from the split's users with a generator seeded by "
+    f"{USER_SAMPLE_SEED} for every run seed, method and task, kept in user order; a smaller "
+    "sample is a subset of a larger one"
+)
+
+
+def sample_users(users: np.ndarray, n: int | None, *, seed: int) -> np.ndarray:
+    """A seeded sample of ``n`` of ``users`` (None, or ``n >= len(users)``: all), ascending.
+
+    The generator depends on the seed alone, so every method and task of a seed gets the same
+    users; the sample is a prefix of one seeded permutation, so a smaller ``n`` gives a subset
+    of a larger one's users.
+    """
+    users = np.asarray(users, dtype=np.int64)
+    if n is None or n >= len(users):
+        return users.copy()
+    rng = np.random.default_rng(_task_seed(seed, "eval-users"))
+    return np.sort(users[rng.permutation(len(users))[:n]])
+
+
+def load_or_sample_users(
+    path: Path, *, content_hash: str, users: np.ndarray, n: int, seed: int
+) -> np.ndarray:
+    """Reuse the persisted user sample at ``path`` or draw it with ``sample_users`` and persist
+    it. A stored sample from other data, another population or another size is refused."""
+    users = np.asarray(users, dtype=np.int64)
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            stored_hash = str(z["content_hash"])
+            if stored_hash != content_hash:
+                raise ResultsError(
+                    f"{path}: users were sampled from data with content hash "
+                    f"{stored_hash[:12]}, but the data now hashes to {content_hash[:12]}. "
+                    "Use another --results-dir, or delete the file and rerun every method "
+                    "on this task with --force."
+                )
+            sample = z["users"]
+            if int(z["requested"]) != n or int(z["population"]) != len(users):
+                raise ResultsError(
+                    f"{path}: stored sample is {int(z['requested'])} of "
+                    f"{int(z['population'])} users, but this run asks for {n} of {len(users)}"
+                )
+            if not np.isin(sample, users).all():
+                raise ResultsError(f"{path}: stored users are not all in the current split")
+            return sample
+    sample = sample_users(users, n, seed=seed)
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        users=sample,
+        requested=np.array(n),
+        population=np.array(len(users)),
+        seed=np.array(seed),
+        content_hash=np.array(content_hash),
+    )
+    atomic_write_bytes(path, buf.getvalue())
+    return sample

@@ -1,6 +1,8 @@
 import numpy as np
+import pandas as pd
 import pytest
 
+from benchmark.data.schema import build_dataset
 from benchmark.errors import ResultsError
 from tasks.sampling import load_or_sample, sample_candidates
 
@@ -57,3 +59,23 @@ def test_persisted_sample_is_reused_and_hash_checked(tmp_path):
     assert np.array_equal(first[0], again[0])
     with pytest.raises(ResultsError, match="content hash"):
         load_or_sample(path, content_hash="other", seed=0, **kw)
+
+
+def test_prompt_and_user_variants_rank_the_base_task_lists():
+    from tasks.base import parse_variant
+    from tasks.ranking import TOPN, build_requests, candidate_key
+    from tasks.split import leave_one_out
+
+    assert candidate_key("topn+prompt=unseen") == "topn"
+    assert candidate_key("rerank+eval_users=20") == "rerank"
+    assert candidate_key("topn+n_negatives=49+prompt=unseen") == "topn+n_negatives=49"
+    rng = np.random.default_rng(3)
+    rows = [(u, int(i), t) for u in range(30) for t, i in enumerate(rng.choice(200, 8, False))]
+    f = pd.DataFrame(rows, columns=["u", "i", "t"])
+    split = leave_one_out(build_dataset(name="t", source="m", content_hash="h", format="x",
+                                        users=f.u, items=f.i, timestamps=f.t))
+    base = build_requests(TOPN, split, seed=1)
+    for name in ("topn+prompt=unseen", "topn+n_negatives=49"):
+        variant = build_requests(TOPN.with_options(parse_variant(name)[1]), split, seed=1)
+        same = np.array_equal(base.candidates, variant.candidates)
+        assert same == (name == "topn+prompt=unseen")

@@ -1,0 +1,223 @@
+"""LLMRank: a frozen, instruction-tuned LLM ranks each user's candidate list zero-shot.
+
+Hou et al. (ECIR 2024) showed that an LLM given a user's recent history and a candidate list in
+one fixed, task-wise prompt ranks the candidates better than chance without any training; it is
+the fixed-prompt baseline of RPP (Mao et al. 2024), whose per-user prompts must beat it. This
+method is that baseline on the harness's candidate tasks (``rerank``: 1 positive + 19 negatives,
+shuffled with the run's seed, a seeded sample of users).
+
+Per user, one chat-formatted prompt lists the titles of the ``history_len`` most recent history
+items (oldest first, so the latest is nearest the question, as in LLMRank's sequential prompt)
+and the candidates as a numbered list, in the order the harness gives (already shuffled, so the
+positive's position carries nothing), and asks for a ranking. Answers are greedy (temperature
+0), all users' prompts in one ``backend.generate`` call (the backend batches). The answer is read
+by :mod:`methods.llm_parsing`; candidates it does not rank follow in candidate order, and the
+score of rank ``r`` is ``-r``, so the harness reproduces the parsed order with no ties.
+
+Parameters:
+
+- ``history_len`` (10): history titles shown. LLMRank found longer histories help little and
+  cost prompt length; a 135M model loses track sooner still.
+- ``max_new_tokens`` (80): enough for 20 comma-separated numbers (about 2-3 tokens each) and a
+  short lead-in; an answer cut here still counts for what it ranked.
+- ``prompt_style``: ``index`` (default) asks for the candidates' numbers, which small models
+  copy far more reliably than titles and which cost few tokens; ``title`` asks for the titles,
+  one per line (LLMRank's format; give it ``max_new_tokens`` around 300).
+- ``item_noun`` (``auto``): what the items are called in the prompt; ``auto`` says "movie" on
+  MovieLens data and "item" elsewhere.
+
+``predict_info`` of each result records the share of answers from which nothing could be read
+(``invalid_output_rate``), the mean share of candidates an answer ranked, duplicate and
+out-of-range mentions, answers cut by ``max_new_tokens`` and a few raw answers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from benchmark.backends.llm import GenerateRequest, LLMBackend
+from benchmark.config import LLMSpec
+from benchmark.errors import ConfigError
+from methods.base import FitContext, Method
+from methods.llm_parsing import complete_order, parse_ranking
+
+PROMPT_STYLES = ("index", "title")
+#: raw answers kept in ``predict_info`` for inspection
+N_EXAMPLES = 3
+
+_ANSWER_FORMAT = {
+    "index": "Answer with the candidate numbers only, most likely first, separated by commas "
+    "(for example: 4, 17, 1, ...). List every candidate once.",
+    "title": "Answer with the candidate titles only, one per line, most likely first. List "
+    "every candidate once.",
+}
+
+
+class LLMRank(Method):
+    """Zero-shot LLM ranking of candidate lists with one fixed prompt (see module docstring)."""
+
+    name = "llmrank"
+    bibtex = """@inproceedings{hou2024llmrank,
+  title     = {Large Language Models are Zero-Shot Rankers for Recommender Systems},
+  author    = {Hou, Yupeng and Zhang, Junjie and Lin, Zihan and Lu, Hongyu and Xie, Ruobing and
+               McAuley, Julian and Zhao, Wayne Xin},
+  booktitle = {Advances in Information Retrieval: 46th European Conference on Information
+               Retrieval (ECIR 2024)},
+  year      = {2024},
+  eprint    = {2305.08845},
+  archivePrefix = {arXiv}
+}"""
+    defaults = {
+        "cpu": {"history_len": 10, "max_new_tokens": 80, "prompt_style": "index",
+                "item_noun": "auto"},
+        "paper": {},
+    }  # fmt: skip
+    # a prompt cannot list the whole catalogue, so only candidate lists
+    task_kinds = frozenset({"candidates"})
+    #: the harness gives it the run's LLM (``--backend``/``--llm``) and records which answered
+    uses_llm: ClassVar[bool] = True
+
+    def __init__(self, profile: str = "cpu", **params: Any) -> None:
+        super().__init__(profile, **params)
+        p = self.params
+        for key in ("history_len", "max_new_tokens"):
+            if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < 1:
+                raise ConfigError(
+                    f"method_params.llmrank.{key}: a positive integer, got {p[key]!r}"
+                )
+        if p["prompt_style"] not in PROMPT_STYLES:
+            raise ConfigError(
+                f"method_params.llmrank.prompt_style: {p['prompt_style']!r} is not one of "
+                f"{', '.join(PROMPT_STYLES)}"
+            )
+        if not isinstance(p["item_noun"], str) or not p["item_noun"].strip():
+            raise ConfigError("method_params.llmrank.item_noun: a word such as 'movie', or 'auto'")
+        self.titles: np.ndarray = np.array([""], dtype=object)
+        self.noun = "item"
+        self.llm: LLMSpec | None = None
+
+    # -- fitting: nothing to learn ---------------------------------------------------------
+
+    def fit(self, ctx: FitContext) -> None:
+        """Zero-shot: nothing is learned; look up every item's title and load the run's LLM
+        (a no-op after the first fit of a run)."""
+        items = ctx.dataset.items
+        titles = np.empty(ctx.dataset.n_items + 1, dtype=object)
+        titles[:] = ""
+        has_title = items["title"].map(lambda t: isinstance(t, str) and bool(t.strip()))
+        ids = items["item"].to_numpy()
+        fallback = "item " + items["raw_id"].astype(str)
+        titles[ids] = np.where(has_title, items["title"].astype(str).str.strip(), fallback)
+        self.titles = titles
+        noun = self.params["item_noun"]
+        self.noun = _auto_noun(ctx.dataset.name, ctx.dataset.format) if noun == "auto" else noun
+        self.llm = ctx.llm if ctx.llm is not None else LLMSpec(device=str(ctx.device))
+        # load the model now (once per run), so predict time measures answering only
+        t0 = time.perf_counter()
+        self.llm.backend()
+        self.fit_info = {
+            "zero_shot": True,
+            "llm_load_seconds": time.perf_counter() - t0,
+            "items_with_title": int(has_title.sum()),
+            "item_noun": self.noun,
+        }
+
+    # -- answering -------------------------------------------------------------------------
+
+    def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
+        raise NotImplementedError("llmrank ranks candidate lists only (task kind 'candidates')")
+
+    def score_candidates(
+        self, users: np.ndarray, histories: list[np.ndarray], candidates: np.ndarray
+    ) -> torch.Tensor:
+        """Scores ``-rank`` in the order parsed from each user's answer (no ties)."""
+        if self.llm is None:
+            raise RuntimeError("llmrank: call fit() before scoring")
+        backend = self.llm.backend()
+        candidates = np.asarray(candidates)
+        prompts, chat = [], True
+        for history, row in zip(histories, candidates):
+            text, used_chat = self.build_prompt(backend, history, row)
+            prompts.append(text)
+            chat = chat and used_chat
+        requests = [GenerateRequest(p, max_new_tokens=self.params["max_new_tokens"])
+                    for p in prompts]  # fmt: skip
+        answers = backend.generate(requests)
+        scores = torch.empty(candidates.shape, dtype=torch.float32)
+        n = candidates.shape[1]
+        parsed = []
+        for i, (answer, row) in enumerate(zip(answers, candidates)):
+            result = parse_ranking(answer.text, [self.titles[c] for c in row])
+            order = complete_order(result.order, n)
+            scores[i, torch.as_tensor(order)] = -torch.arange(n, dtype=torch.float32)
+            parsed.append(result)
+        self._record(answers, parsed, n, chat)
+        return scores
+
+    def user_message(self, history: np.ndarray, candidates: np.ndarray) -> str:
+        """The fixed task-wise prompt for one user (before the chat template)."""
+        recent = [int(i) for i in history if int(i) > 0][-self.params["history_len"]:]
+        noun, n = self.noun, len(candidates)
+        lines = [f"I have watched these {noun}s, oldest first:" if noun == "movie"
+                 else f"I have interacted with these {noun}s, oldest first:"]  # fmt: skip
+        lines += [f"- {self.titles[i]}" for i in recent] or ["- (none yet)"]
+        lines += ["", f"Here are {n} candidate {noun}s:"]
+        lines += [f"[{k}] {self.titles[int(c)]}" for k, c in enumerate(candidates, start=1)]
+        lines += [
+            "",
+            f"Rank the {n} candidates by how likely I am to choose each one next, given my "
+            f"history. {_ANSWER_FORMAT[self.params['prompt_style']]}",
+        ]
+        return "\n".join(lines)
+
+    def build_prompt(
+        self, backend: LLMBackend, history: np.ndarray, candidates: np.ndarray
+    ) -> tuple[str, bool]:
+        """The prompt as generated from, in the model's chat template when it has one (else a
+        plain prompt ending in "Answer:"), and whether the template was used."""
+        message = self.user_message(history, candidates)
+        try:
+            return backend.chat(message), True
+        except ValueError:
+            return f"{message}\nAnswer:", False
+
+    def _record(self, answers: list[Any], parsed: list[Any], n: int, chat: bool) -> None:
+        """Add one batch's parse counts to ``predict_info`` (reset by the harness per task)."""
+        info = self.predict_info
+        if not info:
+            info.update(
+                prompt_style=self.params["prompt_style"], chat_template=chat, answers=0,
+                invalid_answers=0, ranked_fraction_sum=0.0, duplicates=0, out_of_range=0,
+                unread_lines=0, cut_by_max_new_tokens=0, new_tokens=0, parse_rules={},
+                example_answers=[],
+            )  # fmt: skip
+        info["chat_template"] = info["chat_template"] and chat
+        rules = Counter(info["parse_rules"])
+        for answer, result in zip(answers, parsed):
+            info["answers"] += 1
+            info["invalid_answers"] += int(not result.valid)
+            info["ranked_fraction_sum"] += len(result.order) / n
+            info["duplicates"] += result.n_duplicates
+            info["out_of_range"] += result.n_out_of_range
+            info["unread_lines"] += result.n_unread
+            info["cut_by_max_new_tokens"] += int(answer.finish_reason == "length")
+            info["new_tokens"] += answer.n_tokens
+            rules.update(sorted(result.how) or ["none"])
+            if len(info["example_answers"]) < N_EXAMPLES:
+                info["example_answers"].append(answer.text)
+        info["parse_rules"] = dict(sorted(rules.items()))
+        total = max(info["answers"], 1)
+        info["invalid_output_rate"] = info["invalid_answers"] / total
+        info["mean_fraction_ranked"] = info["ranked_fraction_sum"] / total
+        info["mean_new_tokens"] = info["new_tokens"] / total
+
+
+def _auto_noun(name: str, fmt: str) -> str:
+    """"movie" for MovieLens data, "item" for anything else."""
+    text = f"{name} {fmt}".lower()
+    return "movie" if any(k in text for k in ("ml-", "movielens", "grouplens")) else "item"
