@@ -314,6 +314,46 @@ class _Averager:
         return values[idx]
 
 
+def _pooled_comparisons(
+    by_method: dict[str, dict[int, Result]],
+    a: str,
+    b: str,
+    seeds: tuple[int, ...],
+    metrics: list[str],
+    test: str,
+    test_options: dict[str, Any],
+    key: tuple[str, str],
+) -> list[dict[str, Any]]:
+    """Paired tests over (seed, user) pairs: within each seed both methods answered the same
+    users, so each pair is a fair comparison; across seeds the users differ."""
+    out = []
+    for m in metrics:
+        va, vb = [], []
+        for s in seeds:
+            ra, rb = by_method[a][s], by_method[b][s]
+            _, ia, ib = np.intersect1d(np.asarray(ra.users), np.asarray(rb.users),
+                                       assume_unique=True, return_indices=True)
+            va.append(np.asarray(ra.per_user[m], dtype=np.float64)[ia])
+            vb.append(np.asarray(rb.per_user[m], dtype=np.float64)[ib])
+        x, y = np.concatenate(va), np.concatenate(vb)
+        if x.size < 2:
+            continue
+        try:
+            res = compare(x, y, test=test, **test_options)
+        except ValueError as exc:
+            files = [str(r.path) for r in (*by_method[a].values(), *by_method[b].values())]
+            raise ResultsError(
+                f"cannot test {a} against {b} on {m} in dataset {key[0]!r}, task {key[1]!r}: "
+                f"{exc} (files: {', '.join(files)})"
+            ) from exc
+        out.append({
+            "metric": m, "a": a, "b": b, "seeds": seeds, "n_users": int(x.size),
+            "mean_diff": float(np.mean(x - y)), "statistic": float(res.statistic),
+            "p_value": float(res.p_value), "effect_size": float(res.effect_size),
+        })
+    return out
+
+
 def _build_one(
     key: tuple[str, str],
     group: list[Result],
@@ -373,10 +413,18 @@ def _build_one(
 
     # The test family: every unordered pair of methods on every metric column.
     averager = _Averager(by_method)
+    varies = {name: len({_canonical(np.asarray(r.users).tolist()) for r in runs.values()}) > 1
+              for name, runs in by_method.items()}
     pending: list[dict[str, Any]] = []
     for i, a in enumerate(order):
         for b in order[i + 1 :]:
             shared = tuple(sorted(set(by_method[a]) & set(by_method[b])))
+            if shared and (varies[a] or varies[b]):
+                # each seed evaluates other units (e.g. the explanation split is drawn per
+                # seed): pair the methods within each seed and pool the (seed, unit) pairs
+                pending += _pooled_comparisons(by_method, a, b, shared, metrics, test,
+                                               test_options, key)
+                continue
             seeds_a = shared or tuple(sorted(by_method[a]))
             seeds_b = shared or tuple(sorted(by_method[b]))
             if not shared:
@@ -415,11 +463,10 @@ def _build_one(
                     "mean_diff": float(np.mean(va - vb)), "statistic": float(res.statistic),
                     "p_value": float(res.p_value), "effect_size": float(res.effect_size),
                 })
-    for name, runs in by_method.items():
-        sets = {_canonical(np.asarray(r.users).tolist()) for r in runs.values()}
-        if len(sets) > 1:
-            notes[f"{name}: evaluated users differ between seeds; tests use the users of "
-                  "all compared seeds."] = None
+    for name in by_method:
+        if varies[name]:
+            notes[f"{name}: evaluated users (or examples) differ between seeds; tests pair "
+                  "methods within each shared seed and pool the (seed, user) pairs."] = None
     p = np.array([c["p_value"] for c in pending], dtype=np.float64)
     p = np.where(np.isnan(p), 1.0, p)
     adjusted = holm(p) if p.size else np.empty(0)

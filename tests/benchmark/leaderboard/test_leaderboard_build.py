@@ -232,14 +232,26 @@ def test_nan_per_user_values_name_the_files(make_result, load):
     assert str(broken) in str(err.value)
 
 
-def test_users_differing_between_seeds_use_the_common_users(make_result, load):
+def test_users_differing_between_seeds_pair_within_each_seed(make_result, load):
     make_result("steady", 0, rate=0.5)
     make_result("steady", 1, rate=0.5)
     make_result("patchy", 0, rate=0.5, rng_seed=7)
     make_result("patchy", 1, users=np.arange(50, 200), rate=0.5, rng_seed=8)
-    lb = _only(build_leaderboards(load()))
-    assert any(note.startswith("patchy: evaluated users differ between seeds") for note in lb.notes)
-    assert {c.n_users for c in lb.comparisons} == {150}
+    results = load()
+    lb = _only(build_leaderboards(results))
+    assert any(note.startswith("patchy: evaluated users (or examples) differ between seeds")
+               for note in lb.notes)
+    # seed 0 pairs all 200 users, seed 1 the 150 that patchy answered: 350 (seed, user) pairs
+    assert {c.n_users for c in lb.comparisons} == {350}
+    runs = {(r.record["method"]["name"], r.record["seed"]): r for r in results}
+    diffs = []
+    for seed in (0, 1):
+        a, b = runs["patchy", seed], runs["steady", seed]
+        keep = np.isin(b.users, a.users)
+        diffs.append(np.asarray(a.per_user["ndcg@10"]) - np.asarray(b.per_user["ndcg@10"])[keep])
+    comp = next(c for c in lb.comparisons if c.metric == "ndcg@10")
+    sign = 1 if comp.a == "patchy" else -1
+    assert comp.mean_diff == pytest.approx(sign * np.concatenate(diffs).mean())
 
 
 def test_params_note_tells_a_conflict_from_a_later_parameter():
