@@ -10,6 +10,7 @@ from benchmark.config import RunConfig, stable_hash
 from benchmark.results import iter_result_files, load_result
 from benchmark.runner import entry_config
 from tasks import TASKS
+from tasks.base import parse_variant
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 FILES = iter_result_files(RESULTS)
@@ -21,13 +22,9 @@ def test_committed_result_matches_current_code(path):
     res = load_result(path)  # also checks the sidecar's sha256
     rec = res.record
     stored = rec["config"]
-    base, _, _ = rec["task"]["name"].partition("+")
-    task = TASKS.get(base)
-    if stored["task"] != task.describe():
-        options = {k: v for k, v in stored["task"].items()
-                   if k in ("metrics", "n_negatives", "mask_history") and
-                   v != task.describe()[k]}
-        task = task.with_options(options)
+    # the task as a run would rebuild it from the name it is filed under
+    base, options = parse_variant(rec["task"]["name"])
+    task = TASKS.get(base).with_options(options)
     cfg = RunConfig(
         profile=stored["profile"], id_indexing=stored["id_indexing"],
         method_params={stored["method"]: stored["method_params"]},
