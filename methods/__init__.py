@@ -15,5 +15,6 @@ METHODS.add("peapod", "methods.peapod:PeaPODPool")
 METHODS.add("peapod-knn", "methods.peapod:PeaPODKNN")
 METHODS.add("peapod-no-user", "methods.peapod:PeaPODNoUser")
 METHODS.add("llmrank", "methods.llmrank:LLMRank")
+METHODS.add("rpp", "methods.rpp:RPP")
 
 __all__ = ["METHODS", "FitContext", "Method"]
