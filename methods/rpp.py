@@ -1,0 +1,567 @@
+"""RPP: a prompt personalised per user by reinforcement learning, for a frozen LLM ranker.
+
+RPP (Mao et al. 2024) starts from the premise that one fixed, task-wise prompt (``llmrank``)
+cannot suit every user. Rather than search free text per user, it assembles each user's prompt
+from four **patterns**, each a choice among a few sentences, and lets one small policy per
+pattern pick its sentence from the user's state; a shared critic supplies the baseline
+(actor-critic, A2C). The LLM itself stays frozen: only the choice of
+sentences is learned, from the ranking quality the LLM achieves with them.
+
+The four patterns (texts in :data:`ROLE_OPTIONS`, :func:`history_options`,
+:data:`REASONING_OPTIONS`, :data:`OUTPUT_OPTIONS`; ``{noun}`` is "movie" on MovieLens data):
+
+- **role-playing** (5): who the model is asked to be (sent as the chat's system message);
+- **history records** (one per entry of ``history_lengths``, doubled by ``history_genres``):
+  how many of the most recent history titles are shown, with or without their genres (the
+  normalised datasets carry no ratings, so ratings cannot be shown);
+- **reasoning guidance** (7): what to consider (none, genres, recency, similarity, popularity,
+  release years, step by step);
+- **output format** (5): every one asks for something :mod:`methods.llm_parsing` reads
+  (numbers, bracketed numbers, "[n] title" lines, titles, a "Ranking:" line).
+
+How it is trained here (``fit``), and where it departs from the paper:
+
+- **State**: the user's collaborative vector, implicit ALS on the training split only
+  (:func:`methods.user_factors.train_user_factors`), unit length times ``sqrt(user_dim)``. The
+  paper's state later also holds the current prompt and ranked items over a multi-step episode;
+  here an episode is one step (choose four sentences, get a reward), so the state is the CF
+  vector alone and the problem is a contextual bandit solved by actor-critic.
+- **Policies**: per pattern an MLP (``user_dim -> hidden -> options``, tanh) giving a
+  categorical distribution; a critic MLP of the same shape gives ``V(state)``. The output layers
+  start at zero, so every policy starts uniform and the critic at 0.
+- **Reward**: NDCG@10 of the LLM's ranking of the user's **validation** target among
+  ``reward_negatives`` items the user never interacted with in training or validation (seeded,
+  shuffled, fixed per user for the whole run; the history shown is the training split). The
+  test split is never read.
+- **Iterations**: each iteration samples one action per pattern for each of ``train_users``
+  users (a seeded subset), sends all their prompts in one ``backend.generate`` call (greedy),
+  parses the answers and takes one Adam step on ``-A log pi - entropy_coef H + value_coef
+  (V - r)^2`` with ``A = r - V`` summed over the patterns (one agent per pattern, one critic).
+  Greedy decoding makes an answer a function of its prompt, so a prompt asked before (the
+  same user and choices, or choices that read the same, e.g. 10 or 15 titles of a user with
+  8) is answered from a cache instead of the LLM: exact, and it saves calls as the policies
+  settle.
+
+At predict time (candidate tasks, e.g. ``rerank``) each user gets every pattern's most probable
+sentence (``predict_sample: true`` samples instead, seeded), the prompt is built with the task's
+candidates and history, and the answer is parsed as ``llmrank`` parses it: unranked candidates
+follow in candidate order and the score of rank ``r`` is ``-r`` (no ties).
+
+Other parameters: ``reward_negatives`` (19, as ``rerank``), ``user_dim``/``cf_epochs`` (ALS),
+``hidden`` (MLP width), ``lr`` (Adam; 0.03 because the policies get only ``iterations``
+updates: in the tests' toy world, where one output format earns reward 1 and the others 0.3,
+10 updates of 16 users moved that format from 0.20 to 0.33 at 0.01, to 0.64 at 0.02, to 0.99
+at 0.05), ``entropy_coef`` (0.01, against collapsing on a few noisy rewards), ``value_coef``,
+``max_new_tokens`` (80, as ``llmrank``, so the two differ by the prompt only) and
+``item_noun``.
+
+``fit_info`` records the learning curve (mean reward per iteration), the option texts, the
+policies' choice distribution averaged over all users (its entropy, and the mean per-user
+entropy), the user-state model, LLM calls and seconds. ``predict_info`` has llmrank's answer
+statistics plus a histogram of the sentences chosen.
+
+Sizing the ``cpu`` profile. The cost is the LLM's: one prompt per training user and
+iteration (fewer with cache hits) plus one per evaluated user (200 on ``rerank``); the ALS and
+policy updates take seconds. Measured on the reference box (2 cores) with SmolLM2-135M-Instruct
+in float32 through the ``hf`` backend, on ML-100K prompts of this method (mean 560 tokens, 80
+new tokens, the model never stops earlier), while other jobs kept the load average at 4.6-5.5:
+
+- 1 torch thread, one ``generate`` call of 8 prompts: 7.0 CPU-s per prompt (2.1 s of it
+  prefill), 10.3 s wall; of 32 prompts (the backend's batch, as in an iteration or the
+  evaluation): 10.0 CPU-s per prompt (2.9 prefill), 15.0 s wall. Decoding dominates, and costs
+  more per prompt in the larger batch (probably the key/value cache, which transformers'
+  ``DynamicCache`` copies by concatenation at every step).
+- 2 torch threads under that load: 31 s wall per training prompt and 27 s per evaluated user
+  (8 of each), worse than one thread, so the load, not the model, set those wall times.
+
+On an idle 2-core box, one prompt should cost about its single-thread CPU time divided by the
+second core's gain, 10 / 1.7 = ~6 s (an estimate; the idle box was not available). The
+defaults, ``train_users`` 30 x ``iterations`` 10 = 300 training prompts plus 200 evaluated
+users, are 500 prompts: ~50 min at 6 s, within the 60-minute target (58 min at 7 s; 83 min at 10 s,
+i.e. if the second core gave nothing); on a box as loaded as the one measured, about 2 h.
+
+The ``paper`` profile takes the paper's 15 iterations and its three history-length options
+(``history_genres`` off); REFERENCE.md gives no start length, user count or learning rates,
+so those stay as in ``cpu``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from benchmark.backends.llm import GenerateRequest, GenerateResult, LLMBackend
+from benchmark.config import LLMSpec
+from benchmark.data.schema import Dataset
+from benchmark.errors import ConfigError
+from methods.base import FitContext, Method
+from methods.llm_parsing import ParsedRanking, complete_order, parse_ranking
+from methods.llmrank import _auto_noun
+from methods.user_factors import train_user_factors
+from tasks.sampling import sample_candidates
+
+__all__ = [
+    "OUTPUT_OPTIONS",
+    "PATTERNS",
+    "REASONING_OPTIONS",
+    "ROLE_OPTIONS",
+    "RPP",
+    "history_options",
+    "ndcg_at",
+]
+
+PATTERNS = ("role", "history", "reasoning", "output")
+#: the reward: NDCG at this cut-off of the validation target (RPP's reward)
+REWARD_K = 10
+#: raw answers kept in ``predict_info`` for inspection
+N_EXAMPLES = 3
+
+ROLE_OPTIONS = (
+    "You are a {noun} recommender system.",
+    "You are an expert {noun} critic who knows every genre and suggests what a person will "
+    "enjoy next.",
+    "You are a helpful assistant that ranks {noun}s for a user.",
+    "You are a friend who knows the user's taste in {noun}s very well.",
+    "You are a data analyst who predicts a customer's next choice from their past choices.",
+)
+REASONING_OPTIONS = (
+    "",
+    "Think about which genres I choose most often and prefer candidates of those genres.",
+    "Pay most attention to my most recent {noun}s, since my taste may have changed lately.",
+    "Consider which candidates are most similar to the {noun}s I have already chosen.",
+    "Well-known, popular {noun}s are usually a safe choice.",
+    "Consider the release years of the {noun}s I have chosen.",
+    "Think step by step about my preferences before you rank.",
+)
+OUTPUT_OPTIONS = (
+    "Answer with the candidate numbers only, most likely first, separated by commas (for "
+    "example: {example}). List every candidate once.",
+    "Answer with the candidate numbers in square brackets, most likely first, separated by '>' "
+    "(for example: {brackets}).",
+    "Answer with one candidate per line, written as its number in square brackets followed by "
+    "its title, most likely first.",
+    "Answer with the candidate titles only, one per line, most likely first. List every "
+    "candidate once.",
+    "Start your answer with 'Ranking:' followed by the candidate numbers, most likely first, "
+    "separated by commas.",
+)
+
+
+def history_options(lengths: Sequence[int], genres: bool) -> list[tuple[int, bool]]:
+    """The history-records actions: ``(how many recent titles, show genres)``, titles only
+    first, then (if ``genres``) the same lengths with genres."""
+    out = [(int(n), False) for n in lengths]
+    return out + [(int(n), True) for n in lengths] if genres else out
+
+
+def ndcg_at(rank: int, k: int = REWARD_K) -> float:
+    """NDCG@k of a single relevant item at 1-based ``rank``: ``1 / log2(rank + 1)`` within the
+    cut-off, else 0 (the harness's metric, so the reward is what the benchmark measures)."""
+    return 1.0 / math.log2(rank + 1) if rank <= k else 0.0
+
+
+class _Policies(nn.Module):
+    """One actor per pattern and a shared critic, all ``dim -> hidden -> out`` MLPs."""
+
+    def __init__(self, dim: int, hidden: int, sizes: Sequence[int]) -> None:
+        super().__init__()
+        self.actors = nn.ModuleList(self._mlp(dim, hidden, n) for n in sizes)
+        self.critic = self._mlp(dim, hidden, 1)
+
+    @staticmethod
+    def _mlp(dim: int, hidden: int, out: int) -> nn.Sequential:
+        mlp = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, out))
+        last = mlp[2]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)  # uniform policies and a zero baseline to start
+        nn.init.zeros_(last.bias)
+        return mlp
+
+    def forward(self, states: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Per pattern the logits ``[B, options]``, and the critic's values ``[B]``."""
+        return [actor(states) for actor in self.actors], self.critic(states)[:, 0]
+
+
+class RPP(Method):
+    """Per-user prompts from four RL-chosen sentence patterns (see module docstring)."""
+
+    name = "rpp"
+    bibtex = """@article{mao2024rpp,
+  title   = {Reinforced Prompt Personalization for Recommendation with Large Language Models},
+  author  = {Mao, Wenyu and Wu, Jiancan and Chen, Weijian and Gao, Chongming and Wang, Xiang
+             and He, Xiangnan},
+  journal = {arXiv preprint arXiv:2407.17115},
+  year    = {2024},
+  eprint  = {2407.17115},
+  archivePrefix = {arXiv}
+}"""
+    defaults = {
+        "cpu": {
+            "iterations": 10, "train_users": 30, "reward_negatives": 19,
+            "history_lengths": [5, 10, 15], "history_genres": True,
+            "user_dim": 32, "cf_epochs": 10, "hidden": 64,
+            "lr": 0.03, "entropy_coef": 0.01, "value_coef": 0.5,
+            "max_new_tokens": 80, "predict_sample": False, "item_noun": "auto",
+        },
+        "paper": {"iterations": 15, "history_genres": False},
+    }  # fmt: skip
+    # a prompt cannot list the whole catalogue, so only candidate lists
+    task_kinds = frozenset({"candidates"})
+    #: the harness gives it the run's LLM (``--backend``/``--llm``) and records which answered
+    uses_llm: ClassVar[bool] = True
+
+    def __init__(self, profile: str = "cpu", **params: Any) -> None:
+        super().__init__(profile, **params)
+        p = self.params
+        positive = ("iterations", "train_users", "reward_negatives", "user_dim", "cf_epochs",
+                    "hidden", "max_new_tokens")  # fmt: skip
+        for key in positive:
+            if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < 1:
+                raise ConfigError(f"method_params.rpp.{key}: a positive integer, got {p[key]!r}")
+        for key in ("lr", "entropy_coef", "value_coef"):
+            value = p[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"method_params.rpp.{key}: a number >= 0, got {value!r}")
+        if not p["lr"] > 0:
+            raise ConfigError(f"method_params.rpp.lr: must be > 0, got {p['lr']!r}")
+        lengths = p["history_lengths"]
+        if (not isinstance(lengths, (list, tuple)) or not lengths
+                or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in lengths)
+                or len(set(lengths)) != len(lengths)):  # fmt: skip
+            raise ConfigError(
+                f"method_params.rpp.history_lengths: distinct positive integers, got {lengths!r}"
+            )
+        for key in ("history_genres", "predict_sample"):
+            if not isinstance(p[key], bool):
+                raise ConfigError(f"method_params.rpp.{key}: true or false, got {p[key]!r}")
+        if not isinstance(p["item_noun"], str) or not p["item_noun"].strip():
+            raise ConfigError("method_params.rpp.item_noun: a word such as 'movie', or 'auto'")
+        self.history_actions = history_options(lengths, p["history_genres"])
+        self.sizes = (len(ROLE_OPTIONS), len(self.history_actions), len(REASONING_OPTIONS),
+                      len(OUTPUT_OPTIONS))  # fmt: skip
+        self.titles: np.ndarray = np.array([""], dtype=object)
+        self.genres: np.ndarray = np.array([""], dtype=object)
+        self.noun = "item"
+        self.llm: LLMSpec | None = None
+        self.policies: _Policies | None = None
+        self.user_states = torch.zeros(0, p["user_dim"])
+        self._sampler = torch.Generator()
+
+    # -- prompts ---------------------------------------------------------------------------
+
+    def option_texts(self) -> dict[str, list[str]]:
+        """The sentences (history: a description) of every pattern, for the record."""
+        noun = self.noun
+        history = [
+            f"{n} most recent {noun} titles" + (" with genres" if g else "")
+            for n, g in self.history_actions
+        ]
+        return {
+            "role": [t.format(noun=noun) for t in ROLE_OPTIONS],
+            "history": history,
+            "reasoning": [t.format(noun=noun) or "(none)" for t in REASONING_OPTIONS],
+            "output": [_output_sentence(k, 20) for k in range(len(OUTPUT_OPTIONS))],
+        }
+
+    def user_message(
+        self, history: np.ndarray, candidates: np.ndarray, actions: Sequence[int]
+    ) -> str:
+        """The user turn for one user under ``actions`` (role, history, reasoning, output);
+        the role sentence goes separately as the system message (:meth:`build_prompt`)."""
+        _, hist, reason, out = (int(a) for a in actions)
+        length, with_genres = self.history_actions[hist]
+        noun, n = self.noun, len(candidates)
+        recent = [int(i) for i in history if int(i) > 0][-length:]
+        verb = "watched" if noun == "movie" else "interacted with"
+        extra = " (with their genres)" if with_genres else ""
+        lines = [f"I have {verb} these {noun}s{extra}, oldest first:"]
+        for i in recent:
+            genre = self.genres[i] if with_genres else ""
+            lines.append(f"- {self.titles[i]}" + (f" | {genre}" if genre else ""))
+        if not recent:
+            lines.append("- (none yet)")
+        lines += ["", f"Here are {n} candidate {noun}s:"]
+        lines += [f"[{k}] {self.titles[int(c)]}" for k, c in enumerate(candidates, start=1)]
+        guidance = REASONING_OPTIONS[reason].format(noun=noun)
+        ask = (f"Rank the {n} candidates by how likely I am to choose each one next, given my "
+               f"history.")  # fmt: skip
+        lines += ["", " ".join(s for s in (guidance, ask, _output_sentence(out, n)) if s)]
+        return "\n".join(lines)
+
+    def build_prompt(
+        self, backend: LLMBackend, history: np.ndarray, candidates: np.ndarray,
+        actions: Sequence[int],
+    ) -> tuple[str, bool]:
+        """The prompt as generated from: the role sentence as system message and the rest as
+        the user turn in the model's chat template; without a template, a plain prompt (role,
+        message, "Answer:"). Also whether the template was used."""
+        role = ROLE_OPTIONS[int(actions[0])].format(noun=self.noun)
+        message = self.user_message(history, candidates, actions)
+        try:
+            return backend.chat(message, system=role), True
+        except ValueError:
+            return f"{role}\n\n{message}\nAnswer:", False
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self, ctx: FitContext) -> None:
+        """Learn the per-pattern policies from validation rewards (module docstring). Reads
+        ``ctx.split.train``, ``.valid``, ``.users`` and ``.n_items``, never ``.test``."""
+        t_fit = time.perf_counter()
+        p = self.params
+        split = ctx.split
+        self.titles, self.genres = _item_texts(ctx.dataset)
+        noun = p["item_noun"]
+        self.noun = _auto_noun(ctx.dataset.name, ctx.dataset.format) if noun == "auto" else noun
+        self.llm = ctx.llm if ctx.llm is not None else LLMSpec(device=str(ctx.device))
+        t0 = time.perf_counter()
+        backend = self.llm.backend()  # load once per run, outside the timed LLM calls
+        load_seconds = time.perf_counter() - t0
+
+        users = np.asarray(split.users, dtype=np.int64)
+        vectors = train_user_factors(split.train, users, ctx.dataset.n_users, split.n_items,
+                                     dim=p["user_dim"], epochs=p["cf_epochs"], seed=ctx.seed)
+        norm = vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        self.user_states = vectors / norm * math.sqrt(p["user_dim"])
+
+        # the reward's lists: validation target + negatives outside train + valid (no test)
+        rng = np.random.default_rng([ctx.seed, 0x5A1])
+        n_train = min(p["train_users"], len(users))
+        picked = np.sort(rng.choice(len(users), size=n_train, replace=False))
+        train_items = [np.asarray(split.train[k], dtype=np.int64) for k in picked]
+        valid = np.asarray(split.valid, dtype=np.int64)[picked]
+        seen = [np.append(t, v) for t, v in zip(train_items, valid)]
+        cands, target_col = sample_candidates(seen, valid, split.n_items, p["reward_negatives"],
+                                              seed=ctx.seed, task_name="rpp/reward")
+        states = self.user_states[torch.as_tensor(users[picked])]
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(ctx.seed)
+            self.policies = _Policies(p["user_dim"], p["hidden"], self.sizes)
+        optimiser = torch.optim.Adam(self.policies.parameters(), lr=p["lr"])
+        sampler = torch.Generator().manual_seed(ctx.seed)
+        cache: dict[str, str] = {}  # prompt -> greedy answer
+        curve: list[float] = []
+        stats = Counter(llm_calls=0, llm_prompts=0, cached_answers=0, invalid_answers=0)
+        llm_seconds = 0.0
+        steps = range(p["iterations"])
+        bar = tqdm(steps, desc="rpp iterations", leave=False, disable=not ctx.show_progress)
+        for _ in bar:
+            with torch.no_grad():
+                logits, _ = self.policies(states)
+            actions = torch.stack(
+                [torch.multinomial(torch.softmax(lg, -1), 1, generator=sampler)[:, 0]
+                 for lg in logits], dim=1,
+            )  # fmt: skip  [users, patterns]
+            keys = [self.build_prompt(backend, train_items[r], cands[r], actions[r].tolist())[0]
+                    for r in range(n_train)]  # fmt: skip
+            todo = list(dict.fromkeys(k for k in keys if k not in cache))
+            if todo:
+                t0 = time.perf_counter()
+                answers = backend.generate(
+                    [GenerateRequest(q, max_new_tokens=p["max_new_tokens"]) for q in todo]
+                )
+                llm_seconds += time.perf_counter() - t0
+                stats["llm_calls"] += 1
+                stats["llm_prompts"] += len(todo)
+                cache.update((q, answer.text) for q, answer in zip(todo, answers))
+            stats["cached_answers"] += n_train - len(todo)
+            rewards = torch.empty(n_train)
+            for r in range(n_train):
+                titles = [self.titles[int(c)] for c in cands[r]]
+                parsed = parse_ranking(cache[keys[r]], titles)
+                stats["invalid_answers"] += int(not parsed.valid)
+                order = complete_order(parsed.order, len(titles))
+                rewards[r] = ndcg_at(order.index(int(target_col[r])) + 1)
+            curve.append(float(rewards.mean()))
+            self._update(optimiser, states, actions, rewards)
+            bar.set_postfix(reward=f"{curve[-1]:.3f}")
+        self._sampler = torch.Generator().manual_seed(ctx.seed + 1)
+        self.fit_info = {
+            "iterations": p["iterations"],
+            "train_users": n_train,
+            "reward": f"NDCG@{REWARD_K} of the validation target among "
+            f"{p['reward_negatives']} negatives outside train + valid",
+            "reward_curve": curve,
+            "options": self.option_texts(),
+            **self._distribution_summary(users),
+            "user_representation": (
+                f"implicit ALS MF (Hu et al. 2008), dim {p['user_dim']}, {p['cf_epochs']} "
+                "epochs, training split only; fixed"
+            ),
+            "llm_calls": stats["llm_calls"],
+            "llm_prompts": stats["llm_prompts"],
+            "cached_answers": stats["cached_answers"],
+            "train_invalid_output_rate": stats["invalid_answers"] / max(1, n_train * len(curve)),
+            "llm_seconds": llm_seconds,
+            "llm_load_seconds": load_seconds,
+            "fit_seconds": time.perf_counter() - t_fit,
+            "item_noun": self.noun,
+        }
+
+    def _update(
+        self, optimiser: torch.optim.Optimizer, states: torch.Tensor, actions: torch.Tensor,
+        rewards: torch.Tensor,
+    ) -> None:
+        """One A2C step: each pattern's actor follows the shared advantage, plus an entropy
+        bonus; the critic regresses the reward."""
+        assert self.policies is not None
+        p = self.params
+        logits, values = self.policies(states)
+        advantage = rewards - values.detach()
+        actor = states.new_zeros(())
+        entropy = states.new_zeros(())
+        for k, lg in enumerate(logits):
+            logp = torch.log_softmax(lg, -1)
+            actor = actor - (advantage * logp.gather(1, actions[:, k : k + 1])[:, 0]).mean()
+            entropy = entropy - (logp.exp() * logp).sum(-1).mean()
+        critic = torch.mean((values - rewards) ** 2)
+        loss = actor - p["entropy_coef"] * entropy + p["value_coef"] * critic
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+
+    def choice_probabilities(self, users: np.ndarray) -> list[torch.Tensor]:
+        """Per pattern the policies' distributions ``[len(users), options]`` for ``users``
+        (dataset user indices)."""
+        if self.policies is None:
+            raise RuntimeError("rpp: call fit() before asking the policies")
+        with torch.no_grad():
+            logits, _ = self.policies(self.user_states[torch.as_tensor(users, dtype=torch.long)])
+        return [torch.softmax(lg, -1) for lg in logits]
+
+    def _distribution_summary(self, users: np.ndarray) -> dict[str, Any]:
+        """The choice distribution averaged over ``users``, its entropy (nats), the mean
+        per-user entropy and the greedy choices' histogram, per pattern."""
+        probs = self.choice_probabilities(users)
+        mean = {k: pr.mean(0) for k, pr in zip(PATTERNS, probs)}
+        return {
+            "choice_distribution": {k: [round(float(x), 6) for x in m] for k, m in mean.items()},
+            "choice_entropy": {k: _entropy(m) for k, m in mean.items()},
+            "mean_user_entropy": {
+                k: float(-(pr * pr.clamp_min(1e-12).log()).sum(-1).mean())
+                for k, pr in zip(PATTERNS, probs)
+            },
+            "max_entropy": {k: math.log(n) for k, n in zip(PATTERNS, self.sizes)},
+            "greedy_choices": {
+                k: np.bincount(pr.argmax(-1).numpy(), minlength=pr.shape[1]).tolist()
+                for k, pr in zip(PATTERNS, probs)
+            },
+        }
+
+    # -- answering -------------------------------------------------------------------------
+
+    def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
+        raise NotImplementedError("rpp ranks candidate lists only (task kind 'candidates')")
+
+    def choose(self, users: np.ndarray) -> torch.Tensor:
+        """Actions ``[len(users), 4]``: each pattern's most probable option, or a seeded
+        sample with ``predict_sample``."""
+        probs = self.choice_probabilities(users)
+        if self.params["predict_sample"]:
+            picks = [torch.multinomial(pr, 1, generator=self._sampler)[:, 0] for pr in probs]
+        else:
+            picks = [pr.argmax(-1) for pr in probs]
+        return torch.stack(picks, dim=1)
+
+    def score_candidates(
+        self, users: np.ndarray, histories: list[np.ndarray], candidates: np.ndarray
+    ) -> torch.Tensor:
+        """Scores ``-rank`` in the order parsed from each user's answer (no ties)."""
+        if self.llm is None or self.policies is None:
+            raise RuntimeError("rpp: call fit() before scoring")
+        backend = self.llm.backend()
+        candidates = np.asarray(candidates)
+        actions = self.choose(np.asarray(users))
+        prompts, chat = [], True
+        for history, row, act in zip(histories, candidates, actions):
+            text, used_chat = self.build_prompt(backend, history, row, act.tolist())
+            prompts.append(text)
+            chat = chat and used_chat
+        requests = [GenerateRequest(q, max_new_tokens=self.params["max_new_tokens"])
+                    for q in prompts]  # fmt: skip
+        answers = backend.generate(requests)
+        n = candidates.shape[1]
+        scores = torch.empty(candidates.shape, dtype=torch.float32)
+        parsed = []
+        for i, (answer, row) in enumerate(zip(answers, candidates)):
+            result = parse_ranking(answer.text, [self.titles[int(c)] for c in row])
+            order = complete_order(result.order, n)
+            scores[i, torch.as_tensor(order)] = -torch.arange(n, dtype=torch.float32)
+            parsed.append(result)
+        self._record(answers, parsed, n, chat, actions)
+        return scores
+
+    def _record(
+        self, answers: list[GenerateResult], parsed: list[ParsedRanking], n: int, chat: bool,
+        actions: torch.Tensor,
+    ) -> None:
+        """Add one batch's parse counts (llmrank's keys) and chosen options to
+        ``predict_info`` (reset by the harness per task)."""
+        info = self.predict_info
+        if not info:
+            info.update(
+                chat_template=chat, answers=0, invalid_answers=0, ranked_fraction_sum=0.0,
+                duplicates=0, out_of_range=0, unread_lines=0, cut_by_max_new_tokens=0,
+                new_tokens=0, parse_rules={}, example_answers=[],
+                choice="sample" if self.params["predict_sample"] else "greedy",
+                chosen_options={k: [0] * s for k, s in zip(PATTERNS, self.sizes)},
+            )  # fmt: skip
+        info["chat_template"] = info["chat_template"] and chat
+        rules = Counter(info["parse_rules"])
+        for answer, result in zip(answers, parsed):
+            info["answers"] += 1
+            info["invalid_answers"] += int(not result.valid)
+            info["ranked_fraction_sum"] += len(result.order) / n
+            info["duplicates"] += result.n_duplicates
+            info["out_of_range"] += result.n_out_of_range
+            info["unread_lines"] += result.n_unread
+            info["cut_by_max_new_tokens"] += int(answer.finish_reason == "length")
+            info["new_tokens"] += answer.n_tokens
+            rules.update(sorted(result.how) or ["none"])
+            if len(info["example_answers"]) < N_EXAMPLES:
+                info["example_answers"].append(answer.text)
+        for k, pattern in enumerate(PATTERNS):
+            for a in actions[:, k].tolist():
+                info["chosen_options"][pattern][a] += 1
+        info["parse_rules"] = dict(sorted(rules.items()))
+        total = max(info["answers"], 1)
+        info["invalid_output_rate"] = info["invalid_answers"] / total
+        info["mean_fraction_ranked"] = info["ranked_fraction_sum"] / total
+        info["mean_new_tokens"] = info["new_tokens"] / total
+
+
+def _output_sentence(k: int, n: int) -> str:
+    """Output-format option ``k`` with examples that fit a list of ``n`` candidates."""
+    numbers = [x for x in (4, 17, 1) if x <= n] or [1]
+    example = ", ".join(map(str, numbers)) + ", ..."
+    brackets = " > ".join(f"[{x}]" for x in numbers) + " > ..."
+    return OUTPUT_OPTIONS[k].format(example=example, brackets=brackets)
+
+
+def _entropy(probs: torch.Tensor) -> float:
+    """Entropy in nats of one distribution."""
+    return float(-(probs * probs.clamp_min(1e-12).log()).sum())
+
+
+def _item_texts(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Per item id (row 0 padding) its title (else "item <raw id>", as llmrank) and genres
+    (categories, "" when absent)."""
+    items = dataset.items
+    ids = items["item"].to_numpy()
+    titles = np.full(dataset.n_items + 1, "", dtype=object)
+    has_title = items["title"].map(lambda t: isinstance(t, str) and bool(t.strip()))
+    fallback = "item " + items["raw_id"].astype(str)
+    titles[ids] = np.where(has_title, items["title"].astype(str).str.strip(), fallback)
+    genres = np.full(dataset.n_items + 1, "", dtype=object)
+    cats = items["categories"].map(lambda c: c.strip() if isinstance(c, str) else "")
+    genres[ids] = cats.to_numpy()
+    return titles, genres
