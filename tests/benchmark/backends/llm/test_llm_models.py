@@ -42,8 +42,13 @@ def test_resolve_llm_accepts_local_dirs_only(tiny_llm_dir, tmp_path):
         resolve_llm(tmp_path)
 
 
-def test_get_backend_names():
-    with pytest.raises(ConfigError, match="'vllm' is not yet available"):
+def test_get_backend_names(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "vllm" else real(name, *a))
+    with pytest.raises(ConfigError, match="needs the vllm package"):
         get_backend("vllm", "unused")
     with pytest.raises(ConfigError, match="unknown LLM backend 'nope'"):
         get_backend("nope", "unused")
