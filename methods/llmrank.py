@@ -197,24 +197,32 @@ class LLMRank(Method):
                 example_answers=[],
             )  # fmt: skip
         info["chat_template"] = info["chat_template"] and chat
-        rules = Counter(info["parse_rules"])
-        for answer, result in zip(answers, parsed):
-            info["answers"] += 1
-            info["invalid_answers"] += int(not result.valid)
-            info["ranked_fraction_sum"] += len(result.order) / n
-            info["duplicates"] += result.n_duplicates
-            info["out_of_range"] += result.n_out_of_range
-            info["unread_lines"] += result.n_unread
-            info["cut_by_max_new_tokens"] += int(answer.finish_reason == "length")
-            info["new_tokens"] += answer.n_tokens
-            rules.update(sorted(result.how) or ["none"])
-            if len(info["example_answers"]) < N_EXAMPLES:
-                info["example_answers"].append(answer.text)
-        info["parse_rules"] = dict(sorted(rules.items()))
-        total = max(info["answers"], 1)
-        info["invalid_output_rate"] = info["invalid_answers"] / total
-        info["mean_fraction_ranked"] = info["ranked_fraction_sum"] / total
-        info["mean_new_tokens"] = info["new_tokens"] / total
+        add_answer_counts(info, answers, parsed, n)
+
+
+def add_answer_counts(
+    info: dict[str, Any], answers: list[Any], parsed: list[Any], n: int
+) -> None:
+    """Add one batch of generated rankings (``n`` candidates each) and how they parsed to the
+    running counts in ``info`` (shared by every method that parses LLM rankings)."""
+    rules = Counter(info["parse_rules"])
+    for answer, result in zip(answers, parsed):
+        info["answers"] += 1
+        info["invalid_answers"] += int(not result.valid)
+        info["ranked_fraction_sum"] += len(result.order) / n
+        info["duplicates"] += result.n_duplicates
+        info["out_of_range"] += result.n_out_of_range
+        info["unread_lines"] += result.n_unread
+        info["cut_by_max_new_tokens"] += int(answer.finish_reason == "length")
+        info["new_tokens"] += answer.n_tokens
+        rules.update(sorted(result.how) or ["none"])
+        if len(info["example_answers"]) < N_EXAMPLES:
+            info["example_answers"].append(answer.text)
+    info["parse_rules"] = dict(sorted(rules.items()))
+    total = max(info["answers"], 1)
+    info["invalid_output_rate"] = info["invalid_answers"] / total
+    info["mean_fraction_ranked"] = info["ranked_fraction_sum"] / total
+    info["mean_new_tokens"] = info["new_tokens"] / total
 
 
 def _auto_noun(name: str, fmt: str) -> str:

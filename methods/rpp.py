@@ -104,7 +104,7 @@ from benchmark.data.schema import Dataset
 from benchmark.errors import ConfigError
 from methods.base import FitContext, Method
 from methods.llm_parsing import ParsedRanking, complete_order, parse_ranking
-from methods.llmrank import _auto_noun
+from methods.llmrank import _auto_noun, add_answer_counts
 from methods.user_factors import train_user_factors
 from tasks.sampling import sample_candidates
 
@@ -516,27 +516,10 @@ class RPP(Method):
                 chosen_options={k: [0] * s for k, s in zip(PATTERNS, self.sizes)},
             )  # fmt: skip
         info["chat_template"] = info["chat_template"] and chat
-        rules = Counter(info["parse_rules"])
-        for answer, result in zip(answers, parsed):
-            info["answers"] += 1
-            info["invalid_answers"] += int(not result.valid)
-            info["ranked_fraction_sum"] += len(result.order) / n
-            info["duplicates"] += result.n_duplicates
-            info["out_of_range"] += result.n_out_of_range
-            info["unread_lines"] += result.n_unread
-            info["cut_by_max_new_tokens"] += int(answer.finish_reason == "length")
-            info["new_tokens"] += answer.n_tokens
-            rules.update(sorted(result.how) or ["none"])
-            if len(info["example_answers"]) < N_EXAMPLES:
-                info["example_answers"].append(answer.text)
+        add_answer_counts(info, answers, parsed, n)
         for k, pattern in enumerate(PATTERNS):
             for a in actions[:, k].tolist():
                 info["chosen_options"][pattern][a] += 1
-        info["parse_rules"] = dict(sorted(rules.items()))
-        total = max(info["answers"], 1)
-        info["invalid_output_rate"] = info["invalid_answers"] / total
-        info["mean_fraction_ranked"] = info["ranked_fraction_sum"] / total
-        info["mean_new_tokens"] = info["new_tokens"] / total
 
 
 def _output_sentence(k: int, n: int) -> str:

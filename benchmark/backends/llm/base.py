@@ -162,6 +162,28 @@ class LLMBackend(ABC):
     def embed_ids(self, ids: Sequence[int]) -> torch.Tensor:
         """The input embeddings ``[len(ids), d_model]`` of ``ids`` (float32, on CPU)."""
 
+    def _encode_plain(self, text: str) -> list[int]:
+        """Token ids of ``text`` with no special tokens (places a continuation after a prompt);
+        backends that score implement it."""
+        raise NotImplementedError(f"{type(self).__name__} does not score continuations")
+
+    def score_plan(self, request: ScoreRequest) -> tuple[list[int], list[list[int]]]:
+        """The prompt's ids and each continuation's ids under the scoring rule of this module,
+        the same for every backend so their scores compare."""
+        prompt, spaces = split_trailing_spaces(request.prompt)
+        prompt_ids = self.encode(prompt)
+        if not prompt_ids:
+            raise ValueError(
+                f"prompt {request.prompt!r} encodes to no tokens and the model has no BOS token "
+                "to condition on; give it some text"
+            )
+        conts = [
+            continuation_ids(self.encode, self._encode_plain, prompt_ids, prompt, spaces + c)
+            if c else []
+            for c in request.continuations
+        ]
+        return prompt_ids, conts
+
     def embed_text(self, text: str) -> torch.Tensor:
         """The embeddings of a text prompt, exactly as :meth:`generate` would feed it."""
         return self.embed_ids(self.encode(text))

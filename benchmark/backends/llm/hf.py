@@ -35,8 +35,6 @@ from benchmark.backends.llm.base import (
     LLMBackend,
     ScoreRequest,
     ScoreResult,
-    continuation_ids,
-    split_trailing_spaces,
 )
 from benchmark.errors import ConfigError
 
@@ -249,19 +247,7 @@ class HFBackend(LLMBackend):
 
     @torch.inference_mode()
     def _score_one(self, request: ScoreRequest) -> ScoreResult:
-        prompt, spaces = split_trailing_spaces(request.prompt)
-        prompt_ids = self.encode(prompt)
-        if not prompt_ids:
-            raise ValueError(
-                f"prompt {request.prompt!r} encodes to no tokens and the model has no BOS token "
-                "to condition on; give it some text"
-            )
-        conts = [
-            continuation_ids(self.encode, self._encode_plain, prompt_ids, prompt, spaces + c)
-            if c
-            else []
-            for c in request.continuations
-        ]
+        prompt_ids, conts = self.score_plan(request)
         logprobs = np.zeros(len(conts), dtype=np.float64)
         n_tokens = np.array([len(c) for c in conts], dtype=np.int64)
         todo = sorted((i for i, c in enumerate(conts) if c), key=lambda i: -len(conts[i]))

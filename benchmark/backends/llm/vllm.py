@@ -51,8 +51,6 @@ from benchmark.backends.llm.base import (
     LLMBackend,
     ScoreRequest,
     ScoreResult,
-    continuation_ids,
-    split_trailing_spaces,
 )
 from benchmark.backends.llm.hf import _added_bos, _cut, _eos_ids
 from benchmark.errors import ConfigError
@@ -259,7 +257,7 @@ class VLLMBackend(LLMBackend):
     # -- scoring -------------------------------------------------------------------------
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[ScoreResult]:
-        plans = [self._plan(r) for r in requests]
+        plans = [self.score_plan(r) for r in requests]
         results = [
             ScoreResult(np.zeros(len(c), dtype=np.float64),
                         np.array([len(x) for x in c], dtype=np.int64))
@@ -281,22 +279,6 @@ class VLLMBackend(LLMBackend):
                     results[i].logprobs[j] = value
         return results
 
-    def _plan(self, request: ScoreRequest) -> tuple[list[int], list[list[int]]]:
-        """The prompt's ids and each continuation's ids, by the rule of :mod:`.base`."""
-        prompt, spaces = split_trailing_spaces(request.prompt)
-        prompt_ids = self.encode(prompt)
-        if not prompt_ids:
-            raise ValueError(
-                f"prompt {request.prompt!r} encodes to no tokens and the model has no BOS token "
-                "to condition on; give it some text"
-            )
-        conts = [
-            continuation_ids(self.encode, self._encode_plain, prompt_ids, prompt, spaces + c)
-            if c
-            else []
-            for c in request.continuations
-        ]
-        return prompt_ids, conts
 
     def _groups(self, prompt_lengths: list[int]) -> list[list[int]]:
         """Consecutive requests whose prompts together stay within ``score_group_tokens``."""
