@@ -16,5 +16,6 @@ METHODS.add("peapod-knn", "methods.peapod:PeaPODKNN")
 METHODS.add("peapod-no-user", "methods.peapod:PeaPODNoUser")
 METHODS.add("llmrank", "methods.llmrank:LLMRank")
 METHODS.add("rpp", "methods.rpp:RPP")
+METHODS.add("uem", "methods.uem:UEM")
 
 __all__ = ["METHODS", "FitContext", "Method"]

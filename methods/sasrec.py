@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
 from methods.base import FitContext, Method
+from methods.sequences import left_pad, training_windows
 
 
 class _Dropout(nn.Module):
@@ -165,45 +166,11 @@ class SASRecNet(nn.Module):
         return hidden @ self.item_emb.weight.T
 
 
-def _windows(seqs: list[np.ndarray], max_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cut each ``(seq[:-1], seq[1:])`` pair from the right into left-padded windows.
-
-    Returns ``inputs [W, L]``, ``labels [W, L]`` (0 = padding, no loss) and ``owner [W]`` (the
-    index into ``seqs`` a window came from).
-    """
-    counts = [math.ceil((len(s) - 1) / max_len) if len(s) > 1 else 0 for s in seqs]
-    total = sum(counts)
-    inputs = np.zeros((total, max_len), dtype=np.int64)
-    labels = np.zeros((total, max_len), dtype=np.int64)
-    owner = np.repeat(np.arange(len(seqs)), counts)
-    w = 0
-    for seq, count in zip(seqs, counts, strict=True):
-        src, tgt = seq[:-1], seq[1:]
-        end = len(src)
-        for _ in range(count):
-            start = max(0, end - max_len)
-            n = end - start
-            inputs[w, max_len - n :] = src[start:end]
-            labels[w, max_len - n :] = tgt[start:end]
-            w += 1
-            end = start
-    return inputs, labels, owner
-
-
-def _left_pad(histories: list[np.ndarray], max_len: int) -> np.ndarray:
-    """Last ``max_len`` items of each history, left-padded with 0."""
-    out = np.zeros((len(histories), max_len), dtype=np.int64)
-    for row, hist in enumerate(histories):
-        tail = np.asarray(hist, dtype=np.int64)[-max_len:]
-        if len(tail):
-            out[row, max_len - len(tail) :] = tail
-    return out
-
-
 class SASRec(Method):
     """SASRec: causal self-attention over the item sequence, next-item prediction."""
 
     name = "sasrec"
+    gpu_profiles = frozenset({"paper"})
     bibtex = """@inproceedings{kang2018sasrec,
   title     = {Self-Attentive Sequential Recommendation},
   author    = {Kang, Wang-Cheng and McAuley, Julian},
@@ -276,7 +243,7 @@ class SASRec(Method):
         self.net = net
         optim = torch.optim.Adam(net.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
 
-        inputs, labels, owner = _windows(split.train, p["max_len"])
+        inputs, labels, owner = training_windows(split.train, p["max_len"])
         n_positions = int((labels != 0).sum())
         seen = self._seen_pairs(split.train, n_items) if p["loss"] == "bce" else None
         valid_hist = split.histories("valid")
@@ -397,7 +364,7 @@ class SASRec(Method):
         if self.net is None:
             raise RuntimeError("SASRec.score_all called before fit")
         self.net.eval()
-        x = torch.from_numpy(_left_pad(histories, self.net.max_len)).to(self.device)
+        x = torch.from_numpy(left_pad(histories, self.net.max_len)).to(self.device)
         scores = self.net.item_scores(self.net(x)[:, -1])
         scores[:, 0] = -math.inf
         return scores

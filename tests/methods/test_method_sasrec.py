@@ -13,7 +13,8 @@ import torch
 from benchmark.data.schema import Dataset, build_dataset
 from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
 from methods.base import FitContext
-from methods.sasrec import SASRec, SASRecNet, _windows
+from methods.sasrec import SASRec, SASRecNet
+from methods.sequences import training_windows
 from tasks.split import Split, leave_one_out
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "ml100k_slice.inter"
@@ -64,7 +65,7 @@ def _test_ndcg(score_all, split: Split) -> float:
 
 def test_windows_cover_every_position_once_right_aligned() -> None:
     seqs = [np.arange(1, 13), np.array([5, 6]), np.array([9])]
-    inputs, labels, owner = _windows(seqs, max_len=5)
+    inputs, labels, owner = training_windows(seqs, max_len=5)
     # 11 input positions -> 3 windows; 1 -> 1; a single item has no (input, label) pair
     assert owner.tolist() == [0, 0, 0, 1]
     assert inputs[0].tolist() == [7, 8, 9, 10, 11] and labels[0].tolist() == [8, 9, 10, 11, 12]
