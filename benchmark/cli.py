@@ -1,4 +1,5 @@
-"""Command-line interface: ``run``, ``list``, ``audit`` and ``leaderboard``.
+"""Command-line interface: ``run``, ``list``, ``audit``, ``leaderboard``, ``cite`` and
+``compare``.
 
 Errors caused by input (unknown names, malformed files, bad config) print one clear line and
 exit with status 2; anything else is a bug and keeps its traceback.
@@ -35,7 +36,22 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         "--llm", help="local transformers directory of the LLM methods' model (default: the "
         "embedded SmolLM2-135M-Instruct); never downloaded",
     )
+    p.add_argument(
+        "--tensor-parallel-size", dest="tensor_parallel_size", type=int, metavar="N",
+        help="GPUs of the LLM methods' vLLM engine (vLLM tensor parallelism; default 1); each "
+        "such run asks the executor for that many GPUs",
+    )
     p.add_argument("--batch-size", dest="batch_size", type=int, help="users per scoring batch")
+    p.add_argument(
+        "--executor", metavar="local|ray",
+        help="local (default: one run after another here) or ray (one Ray task per run, on "
+        "this machine or the cluster at --address)",
+    )
+    p.add_argument(
+        "--address", metavar="HOST:PORT",
+        help="Ray head HOST:PORT (or auto, or ray://HOST:PORT) for --executor ray; default: "
+        "start Ray on this machine",
+    )
     p.add_argument("--force", action="store_true", default=None, help="rerun finished entries")
     p.add_argument(
         "--no-mask-history", dest="no_mask_history", action="store_true",
@@ -47,22 +63,31 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import shlex
+
     from benchmark.config import load_config
-    from benchmark.runner import run
+    from benchmark.runner import Runner
 
     overrides = {
         k: getattr(args, k)
         for k in (
             "methods", "datasets", "tasks", "seeds", "profile", "backbone", "results_dir",
-            "id_indexing",
-            "data_format", "device", "batch_size", "force", "progress", "backend", "llm",
+            "id_indexing", "data_format", "device", "batch_size", "force", "progress",
+            "backend", "llm", "tensor_parallel_size", "executor", "address",
         )
     }
     if args.no_mask_history:
         overrides["task_options"] = {"sequential": {"mask_history": False}}
+    # recorded in every result, as typed (main() keeps argv; sys.argv when called otherwise)
+    argv = getattr(args, "argv", None)
+    overrides["command"] = "python -m benchmark " + shlex.join(
+        sys.argv[1:] if argv is None else argv
+    )
     cfg = load_config(args.config, overrides)
-    paths = run(cfg)
-    print(f"wrote {len(paths)} result(s) under {cfg.results_dir}/")
+    runner = Runner(cfg)
+    paths = runner.run()
+    print(f"wrote {len(paths)} result(s) under {cfg.results_dir}/; skipped {runner.skipped} "
+          "already finished")
     return 0
 
 
@@ -127,6 +152,23 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cite(args: argparse.Namespace) -> int:
+    from benchmark.cite import cite
+
+    print(cite(args.methods, args.datasets), end="")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from benchmark.compare import compare_results, render_comparison
+
+    result = compare_results(args.result_a, args.result_b, metric=args.metric, test=args.test)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(render_comparison(result), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark",
@@ -145,6 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--test", default="t", help="paired test: t, wilcoxon or randomization")
     lb.add_argument("--alpha", type=float, default=0.05)
     lb.add_argument("--check", action="store_true", help="exit 1 if leaderboards are stale")
+    c = sub.add_parser("cite", help="BibTeX for the suite and the methods (and datasets) used")
+    c.add_argument("--methods", help="comma-separated method names (default: every method)")
+    c.add_argument("--datasets", help="comma-separated registry names, formats or paths")
+    cmp = sub.add_parser(
+        "compare", help="paired test between two result files of any kind",
+        description="Pair the per-sample scores of two results by user (or example) id and "
+        "test A against B: two methods, two seeds or two task variants.",
+    )
+    cmp.add_argument("result_a", type=Path, metavar="RESULT_A", help="a result JSON")
+    cmp.add_argument("result_b", type=Path, metavar="RESULT_B", help="a result JSON")
+    cmp.add_argument("--metric", help="per-sample metric (default ndcg@10, else the first shared)")
+    cmp.add_argument("--test", default="t", help="paired test: t, wilcoxon or randomization")
     return parser
 
 
@@ -153,11 +207,15 @@ _COMMANDS = {
     "list": _cmd_list,
     "audit": _cmd_audit,
     "leaderboard": _cmd_leaderboard,
+    "cite": _cmd_cite,
+    "compare": _cmd_compare,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # `run` records the command line in each result
     try:
         return _COMMANDS[args.command](args)
     except RecbenchError as exc:

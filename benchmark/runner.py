@@ -1,14 +1,17 @@
 """Run a matrix of (dataset, task, method, seed) entries and write one result per entry.
 
 A method is fitted once per (dataset, method, seed) and then answers every requested task, so
-the fit time recorded in each task's result is that one fit. Finished entries (a result JSON
-with the same config hash) are skipped unless ``force``; a killed run therefore resumes at the
-first entry without a result. All names, datasets and existing results are checked before any
-training starts, so bad input never leaves a half-written results directory.
+the fit time recorded in each task's result is that one fit. That fit and its tasks are one
+run (``RunSpec``), the unit an executor (``--executor local|ray``) places. Finished entries (a
+result JSON with the same config hash) are skipped unless ``force``: the plan leaves them out
+and each run checks again before fitting, so a killed run resumes at the first entry without a
+result. All names, datasets and existing results are checked before any training starts, so
+bad input never leaves a half-written results directory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -23,6 +26,7 @@ from benchmark.data import load_dataset
 from benchmark.data.schema import Dataset
 from benchmark.environment import PeakMemory, environment
 from benchmark.errors import ConfigError, ResultsError
+from benchmark.executors import RunSpec, describe, get_executor
 from benchmark.metrics import metric_vectors, rank_full_catalogue, target_ranks
 from benchmark.results import dataset_key, read_record, result_paths, write_result
 from methods import METHODS, FitContext, Method
@@ -97,17 +101,63 @@ def llm_entry(cfg: RunConfig, method: str) -> dict[str, Any]:
 
 
 class Runner:
-    """Executes a ``RunConfig``; ``run()`` returns the paths of results written or kept."""
+    """Executes a ``RunConfig``; ``run()`` returns the paths of the results it wrote.
+
+    ``run()`` checks everything, plans the runs and hands them to the executor with
+    ``execute``, which does one run; what ``execute`` needs (datasets, method classes, tasks)
+    lives on the runner, so an executor that runs elsewhere ships a copy of it.
+    """
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
         self.results_dir = Path(cfg.results_dir)
-        self.device = resolve_device(cfg.device)
-        #: one lazily built LLM for every LLM method and seed of the run
-        self.llm = LLMSpec(
-            backend_name=cfg.backend, model_dir=cfg.llm, device=str(self.device),
-            show_progress=cfg.progress,
-        )
+        # a local run fails here on a missing GPU; Ray workers resolve the device they get
+        self._device = resolve_device(cfg.device) if cfg.executor == "local" else None
+        #: one lazily built LLM for every LLM method and seed this process runs
+        self._llm: LLMSpec | None = None
+        self.datasets: dict[str, Dataset] = {}
+        self.methods: dict[str, type[Method]] = {}
+        self.tasks: dict[str, Task] = {}
+        #: entries left out of the last ``run()`` because they were finished
+        self.skipped = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a built model (and its engine processes) stays where it was built
+        return {**self.__dict__, "_llm": None}
+
+    @property
+    def llm(self) -> LLMSpec:
+        """The LLM of the runs in this process, built on first use (never by the driver of a
+        Ray run, whose workers build their own)."""
+        return self._llm_spec(self._device or torch.device("cpu"))
+
+    def _llm_spec(self, device: torch.device) -> LLMSpec:
+        if self._llm is None:
+            self._llm = LLMSpec(
+                backend_name=self.cfg.backend, model_dir=self.cfg.llm, device=str(device),
+                show_progress=self.cfg.progress,
+                tensor_parallel_size=self.cfg.tensor_parallel_size,
+            )
+        return self._llm
+
+    def _run_device(self, spec: RunSpec) -> torch.device:
+        """The device of one run: the configured one; under Ray, ``auto`` without a GPU for
+        this run is the CPU (Ray leaves every GPU visible to runs that asked for none)."""
+        if self._device is not None:
+            return self._device
+        if self.cfg.device == "auto" and not spec.resources.get("num_gpus"):
+            return torch.device("cpu")
+        return resolve_device(self.cfg.device)
+
+    def resources(self, cls: type[Method]) -> dict[str, float]:
+        """What a run of ``cls`` asks of the executor: the method's request for the profile
+        (``Method.resources``), no GPU under ``--device cpu``, at least one under ``cuda``."""
+        res = cls.resources(self.cfg.profile, tensor_parallel_size=self.cfg.tensor_parallel_size)
+        if self.cfg.device == "cpu":
+            res["num_gpus"] = 0
+        elif self.cfg.device.startswith("cuda"):
+            res["num_gpus"] = max(1, res["num_gpus"])
+        return res
 
     # ---- checks before any work -------------------------------------------------------
     def _check_names(self) -> tuple[dict[str, type[Method]], dict[str, Task]]:
@@ -205,35 +255,83 @@ class Runner:
 
     # ---- the run ----------------------------------------------------------------------
     def run(self) -> list[Path]:
-        methods, tasks = self._check_names()
-        datasets = [
-            load_dataset(d, self.cfg.data_format, options=self.cfg.data_options)
-            for d in self.cfg.datasets
-        ]
-        for ds in datasets:
-            self._check_data(ds, tasks)
-        plan = []
-        for ds in datasets:
+        self.methods, self.tasks = self._check_names()
+        self.datasets = {}
+        for d in self.cfg.datasets:
+            ds = load_dataset(d, self.cfg.data_format, options=self.cfg.data_options)
+            other = self.datasets.setdefault(ds.name, ds)
+            if other.content_hash != ds.content_hash:
+                raise ConfigError(
+                    f"datasets: {other.source!r} and {ds.source!r} are both named {ds.name!r} "
+                    "and would write to the same results; rename one of them"
+                )
+        for ds in self.datasets.values():
+            self._check_data(ds, self.tasks)
+        specs = self.plan()
+        executor = get_executor(self.cfg.executor, self.cfg.address)
+        if executor.name == "local":
+            return executor.run(specs, self.execute, progress=self.cfg.progress)
+        worker = self._for_workers()
+        written = executor.run(specs, worker.execute, progress=self.cfg.progress)
+        # the paths as a local run returns them (workers wrote under the absolute directory)
+        return [self.results_dir / p.relative_to(worker.results_dir) for p in written]
+
+    def plan(self) -> list[RunSpec]:
+        """The runs with at least one unfinished entry, in (dataset, seed, method) order."""
+        specs, self.skipped = [], 0
+        for ds in self.datasets.values():
             for seed in self.cfg.seeds:
-                for method in methods:
-                    todo = self._pending(ds, tasks, method, seed)
-                    plan.append((ds, seed, method, todo))
-        written: list[Path] = []
-        n_fits = sum(1 for *_, todo in plan if todo)
-        bar = tqdm(total=n_fits, desc="fits", disable=not self.cfg.progress, unit="fit")
-        for ds, seed, method, todo in plan:
-            if not todo:
-                continue
-            bar.set_postfix_str(f"{ds.name} {method} seed {seed}")
-            written += self._run_one(ds, seed, methods[method], {t: tasks[t] for t in todo})
-            bar.update(1)
-        bar.close()
-        return written
+                for method, cls in self.methods.items():
+                    todo = self._pending(ds, self.tasks, method, seed)
+                    self.skipped += len(self.tasks) - len(todo)
+                    if todo:
+                        specs.append(
+                            RunSpec(ds.name, method, seed, tuple(todo), self.resources(cls))
+                        )
+        return specs
+
+    def execute(self, spec: RunSpec) -> list[Path]:
+        """Do one run: fit once and answer its tasks that are still unfinished (checked again
+        here: another process may have finished some since the plan was made)."""
+        ds = self.datasets[spec.dataset]
+        todo = self._pending(ds, {t: self.tasks[t] for t in spec.tasks}, spec.method, spec.seed)
+        if not todo:
+            return []
+        device = self._run_device(spec)
+        try:
+            return self._run_one(
+                ds, spec.seed, self.methods[spec.method], {t: self.tasks[t] for t in todo},
+                device,
+            )
+        finally:
+            if self.cfg.executor != "local":
+                self._close_llm()
+
+    def _for_workers(self) -> Runner:
+        """The copy an executor ships to its workers: no progress bars of its own (the driver
+        shows runs as they finish) and an absolute results directory (workers may start
+        elsewhere; on a cluster it must be the same shared path on every node)."""
+        cfg = dataclasses.replace(
+            self.cfg, progress=False, results_dir=str(self.results_dir.resolve())
+        )
+        worker = Runner(cfg)
+        worker.datasets, worker.methods, worker.tasks = self.datasets, self.methods, self.tasks
+        return worker
+
+    def _close_llm(self) -> None:
+        """Free a model built for one run (a Ray worker process may serve the next run)."""
+        if self._llm is not None and self._llm.built:
+            close = getattr(self._llm.backend(), "close", None)
+            if close is not None:
+                close()
+        self._llm = None
 
     def _run_one(
-        self, ds: Dataset, seed: int, method_cls: type[Method], tasks: dict[str, Task]
+        self, ds: Dataset, seed: int, method_cls: type[Method], tasks: dict[str, Task],
+        device: torch.device,
     ) -> list[Path]:
         cfg = self.cfg
+        llm = self._llm_spec(device)
         _seed_everything(seed)
         data = reindex(ds, cfg.id_indexing, seed)
         split = leave_one_out(data)
@@ -242,11 +340,11 @@ class Runner:
         explanation = prepare_explanation(data, split, seed) if _has_review_text(data) else None
         method = method_cls(profile=cfg.profile, **self._params(method_cls))
         ctx = FitContext(
-            dataset=data, split=split, seed=seed, profile=cfg.profile, device=self.device,
+            dataset=data, split=split, seed=seed, profile=cfg.profile, device=device,
             show_progress=cfg.progress, explanation=explanation, task_names=tuple(tasks),
-            llm=self.llm,
+            llm=llm,
         )
-        with PeakMemory(self.device) as fit_mem:
+        with PeakMemory(device) as fit_mem:
             t0, c0 = time.perf_counter(), time.process_time()
             method.fit(ctx)
             fit_seconds = time.perf_counter() - t0
@@ -258,7 +356,7 @@ class Runner:
             json_path, _ = result_paths(self.results_dir, key, name, method_cls.name, seed)
             method.predict_info = {}
             method.prompt = task.prompt
-            with PeakMemory(self.device) as pred_mem:
+            with PeakMemory(device) as pred_mem:
                 t0, c0 = time.perf_counter(), time.process_time()
                 if isinstance(task, RankingTask):
                     per_user, protocol, extra = self._evaluate_ranking(
@@ -317,10 +415,16 @@ class Runner:
                     "peak_memory_scope": fit_mem.scope,
                 },
                 # the LLM that answered (backend, model directory), for LLM methods
-                **({"backend": self.llm.info()} if uses_llm(method_cls.name) else {}),
+                **({"backend": llm.info()} if uses_llm(method_cls.name) else {}),
                 "config": entry,
                 "config_hash": stable_hash(entry),
-                "environment": environment(str(self.device)),
+                # where and how it ran; neither is part of the config hash
+                "environment": {
+                    **environment(str(device)),
+                    "executor": describe(cfg.executor, cfg.address),
+                },
+                # what was typed to start it (None when started from Python)
+                "command": cfg.command,
                 "created_unix": int(time.time()),
             }
             paths.append(write_result(self.results_dir, record, per_user))

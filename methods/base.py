@@ -58,6 +58,19 @@ class Method(ABC):
     #: prompt wordings the method can be evaluated with (``tasks.base.PROMPTS``); the harness
     #: sets ``self.prompt`` to the task's before answering it
     prompt_variants: ClassVar[frozenset[str]] = frozenset({"seen"})
+    #: profiles under which one run of the method asks an executor for a GPU (its models are
+    #: sized for one there); elsewhere it runs on CPUs
+    gpu_profiles: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def resources(cls, profile: str, *, tensor_parallel_size: int = 1) -> dict[str, float]:
+        """What one run (a fit and the tasks it answers) asks of a Ray cluster: one CPU, and
+        one GPU under ``gpu_profiles``. An LLM method (``uses_llm``) whose vLLM engine is
+        split over ``tensor_parallel_size`` > 1 GPUs asks for all of them."""
+        gpus = 1 if profile in cls.gpu_profiles else 0
+        if getattr(cls, "uses_llm", False) and tensor_parallel_size > 1:
+            gpus = tensor_parallel_size
+        return {"num_cpus": 1, "num_gpus": gpus}
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         base = dict(self.defaults.get("cpu", {}))

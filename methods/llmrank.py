@@ -81,6 +81,7 @@ class LLMRank(Method):
     task_kinds = frozenset({"candidates"})
     #: the harness gives it the run's LLM (``--backend``/``--llm``) and records which answered
     uses_llm: ClassVar[bool] = True
+    gpu_profiles = frozenset({"paper"})
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)

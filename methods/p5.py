@@ -112,6 +112,7 @@ class P5(Method):
     bibtex = P5_BIBTEX
     task_kinds = frozenset({"full", "candidates", "generation"})
     prompt_variants = frozenset({"seen", "unseen"})
+    gpu_profiles = frozenset({"paper"})  # t5-small fine-tuning (POD and PeaPOD inherit it)
     defaults = {
         # sized by perf/p5_train.py: d_model 256 with 4+4 layers trains at about 35 samples/s
         # on 2 cores, this size at about 146 (an epoch of ML-100K in about a minute); lr 1e-3

@@ -155,6 +155,7 @@ class UEM(Method):
     """User embedding model: soft tokens per history item prompt a decoder LM."""
 
     name = "uem"
+    gpu_profiles = frozenset({"paper"})
     bibtex = """@article{doddapaneni2024uem,
   title   = {User Embedding Model for Personalized Language Prompting},
   author  = {Doddapaneni, Sumanth and Sayana, Krishna and Jash, Ambarish and

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.errors import ResultsError
-from benchmark.results import atomic_write_bytes
+from benchmark.results import atomic_create_bytes
 
 
 def _task_seed(seed: int, task_name: str) -> list[int]:
@@ -109,7 +109,11 @@ def load_or_sample(
         target_col=target_col,
         content_hash=np.array(content_hash),
     )
-    atomic_write_bytes(path, buf.getvalue())
+    if not atomic_create_bytes(path, buf.getvalue()):  # a parallel run wrote it first
+        return load_or_sample(
+            path, content_hash=content_hash, users=users, sequences=sequences, targets=targets,
+            n_items=n_items, n_negatives=n_negatives, seed=seed, task_name=task_name,
+        )
     return cands, target_col
 
 
@@ -175,5 +179,6 @@ def load_or_sample_users(
         seed=np.array(seed),
         content_hash=np.array(content_hash),
     )
-    atomic_write_bytes(path, buf.getvalue())
+    if not atomic_create_bytes(path, buf.getvalue()):  # a parallel run wrote it first
+        return load_or_sample_users(path, content_hash=content_hash, users=users, n=n, seed=seed)
     return sample

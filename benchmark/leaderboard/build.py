@@ -85,6 +85,8 @@ class Row:
     users_evaluated: list[int]
     bibtex: str
     sources: list[Path]
+    #: mean wall time of answering the task (predict), for the cost chart
+    predict_seconds: float | None = None
 
     @property
     def n_seeds(self) -> int:
@@ -400,6 +402,7 @@ def _build_one(
             "seeds": seeds,
             "means": means,
             "fit": _mean_or_none([t.get("fit_seconds") for t in timing]),
+            "predict": _mean_or_none([t.get("predict_seconds") for t in timing]),
             "train": _mean_or_none([_train_rate(r) for r in recs]),
             "ups": _mean_or_none([t.get("predict_users_per_second") for t in timing]),
             "mem": _max_or_none([t.get("peak_memory_mb") for t in timing]),
@@ -510,6 +513,7 @@ def _build_one(
             users_evaluated=s["users"],
             bibtex=method_bibtex(method),
             sources=[by_method[method][seed].path for seed in s["seeds"]],
+            predict_seconds=s["predict"],
         ))
 
     recs = [r.record for r in group]

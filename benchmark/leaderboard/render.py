@@ -2,7 +2,10 @@
 
 Output is a pure function of the result files (no timestamps, no absolute paths, fixed float
 formats), so regenerating from the same results gives byte-identical files and
-:func:`check_leaderboards` can tell a CI job whether the committed tables are stale.
+:func:`check_leaderboards` can tell a CI job whether the committed tables are stale. Beside
+each table ``<dataset>/<task>/`` holds its run cards (``cards/<method>.md``, checked like the
+tables) and charts (``chart_*.png``, checked by the hash of their data, see
+:mod:`benchmark.leaderboard.charts`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import Any
 from tabulate import tabulate
 
 from benchmark.leaderboard.build import Leaderboard, Row, build_leaderboards
-from benchmark.results import atomic_write_text, load_all
+from benchmark.leaderboard.cards import card_link, card_path, render_card
+from benchmark.leaderboard.charts import DATA_KEY, Chart, charts_for, read_png_text
+from benchmark.results import atomic_write_bytes, atomic_write_text, load_all
 
 __all__ = [
     "METRIC_TIE_RULE",
@@ -187,7 +192,7 @@ def to_markdown(lb: Leaderboard) -> str:
     body = [
         [
             row.letter,
-            _md_escape(row.method),
+            f"[{_md_escape(row.method)}]({card_link(lb, row.method)})",
             *(_md_cell(row, m) for m in lb.metrics),
             _seeds(row),
             _fit(row.fit_seconds),
@@ -207,11 +212,22 @@ def to_markdown(lb: Leaderboard) -> str:
     out.append(
         f"*Mean ± sample std over seeds of each metric's mean over users; **bold**: best mean "
         f"per column; rows sorted by {lb.main_metric}. Superscript letters mark the methods a "
-        f"row is significantly better than: {_test_caption(lb)}. Legend: {legend}.*"
+        f"row is significantly better than: {_test_caption(lb)}. Legend: {legend}. Each "
+        "method links to its run card (command, config, environment, data hashes, per-seed "
+        "results and per-sample logs).*"
     )
     if lb.notes:
         out += ["", "Notes:", ""]
         out += [f"- {_md_escape(n)}" for n in lb.notes]
+    charts = charts_for(lb)
+    if charts:
+        out += ["", "## Charts", ""]
+        for chart in charts:
+            out += [f"![{chart.alt}]({lb.task}/{chart.name})", ""]
+        out.append(
+            "*Bars: 95% confidence intervals of the mean over seeds (Student t from the "
+            "table's std, clipped at 0); a method with one seed has none.*"
+        )
     refs = [row for row in lb.rows if row.bibtex]
     if refs:
         out += ["", "## References", ""]
@@ -359,7 +375,9 @@ def _index(boards: list[Leaderboard]) -> str:
         "# Leaderboards",
         "",
         "Generated from the committed result files by `benchmark.leaderboard`; do not edit by "
-        "hand, regenerate instead.",
+        "hand, regenerate instead. Each table links every method to its run card "
+        "(`<task>/cards/<method>.md`: command, config, environment, data hashes, per-seed "
+        "results and per-sample logs) and shows its charts (`<task>/chart_*.png`).",
         "",
     ]
     if not boards:
@@ -384,16 +402,38 @@ def _index(boards: list[Leaderboard]) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_all(results_dir: Path, **kw: Any) -> dict[str, str]:
-    """Every file :func:`write_leaderboards` owns, as relative POSIX path -> text."""
-    boards = build_leaderboards(load_all(Path(results_dir)), **kw)
+def _render(
+    results_dir: Path, out_dir: Path, **kw: Any
+) -> tuple[dict[str, str], dict[str, Chart]]:
+    """Text files (tables, index, run cards) and charts, keyed by path relative to out_dir."""
+    results = load_all(Path(results_dir))
+    by_path = {res.path: res for res in results}
+    boards = build_leaderboards(results, **kw)
     files: dict[str, str] = {_INDEX: _index(boards)}
+    charts: dict[str, Chart] = {}
     for lb in boards:
         base = f"{lb.dataset_key}/{lb.task}"
         files[f"{base}.md"] = to_markdown(lb)
         files[f"{base}.tex"] = to_latex(lb)
         files[f"{base}.csv"] = to_csv(lb)
-    return files
+        for row in lb.rows:
+            rel = card_path(lb, row.method)
+            runs = [by_path[p] for p in row.sources]
+            files[rel] = render_card(lb, row, runs, (Path(out_dir) / rel).parent)
+        for chart in charts_for(lb):
+            charts[f"{base}/{chart.name}"] = chart
+    return files, charts
+
+
+def render_all(
+    results_dir: Path, out_dir: Path = Path("leaderboards"), **kw: Any
+) -> dict[str, str]:
+    """Every text file :func:`write_leaderboards` owns, as relative POSIX path -> text.
+
+    ``out_dir`` is where they will be written: run cards link to the result files relative
+    to it.
+    """
+    return _render(results_dir, out_dir, **kw)[0]
 
 
 def _owned(out_dir: Path) -> set[str]:
@@ -403,31 +443,50 @@ def _owned(out_dir: Path) -> set[str]:
         return found
     if (out_dir / _INDEX).is_file():
         found.add(_INDEX)
-    for path in out_dir.glob("*/*"):
-        if path.is_file() and path.suffix in _EXTENSIONS and not path.name.startswith("."):
+    candidates = [
+        *(p for p in out_dir.glob("*/*") if p.suffix in _EXTENSIONS),
+        *out_dir.glob("*/*/cards/*.md"),
+        *out_dir.glob("*/*/chart_*.png"),
+    ]
+    for path in candidates:
+        if path.is_file() and not path.name.startswith("."):
             found.add(path.relative_to(out_dir).as_posix())
     return found
 
 
-def write_leaderboards(results_dir: Path, out_dir: Path, **kw: Any) -> list[Path]:
-    """Write every leaderboard and the index atomically; delete leaderboards of vanished groups.
+def _chart_digest(path: Path) -> str | None:
+    """The data hash recorded in a chart PNG, or None when it has none."""
+    return read_png_text(path).get(DATA_KEY) if path.is_file() else None
 
-    Unchanged files are left untouched (their mtimes too). Returns every current file, sorted.
+
+def write_leaderboards(results_dir: Path, out_dir: Path, **kw: Any) -> list[Path]:
+    """Write every leaderboard, run card, chart and the index atomically; delete the files of
+    vanished groups and rows.
+
+    Unchanged files are left untouched (their mtimes too; a chart is redrawn only when the data
+    it plots changed). Returns every current file, sorted.
     """
     out_dir = Path(out_dir)
-    files = render_all(results_dir, **kw)
-    for rel in sorted(_owned(out_dir) - set(files)):
+    files, charts = _render(results_dir, out_dir, **kw)
+    for rel in sorted(_owned(out_dir) - set(files) - set(charts)):
         path = out_dir / rel
         path.unlink()
-        if path.parent != out_dir and not any(path.parent.iterdir()):
-            path.parent.rmdir()
+        parent = path.parent
+        while parent != out_dir and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
     written = []
     for rel, text in sorted(files.items()):
         path = out_dir / rel
         if not (path.is_file() and path.read_text(encoding="utf-8") == text):
             atomic_write_text(path, text)
         written.append(path)
-    return written
+    for rel, chart in sorted(charts.items()):
+        path = out_dir / rel
+        if _chart_digest(path) != chart.digest:
+            atomic_write_bytes(path, chart.render())
+        written.append(path)
+    return sorted(written)
 
 
 def _first_difference(expected: str, found: str) -> str:
@@ -443,14 +502,21 @@ def _first_difference(expected: str, found: str) -> str:
 def check_leaderboards(results_dir: Path, out_dir: Path, **kw: Any) -> list[str]:
     """Differences between ``out_dir`` and what the results would render; empty if up to date."""
     out_dir = Path(out_dir)
-    files = render_all(results_dir, **kw)
+    files, charts = _render(results_dir, out_dir, **kw)
     problems = []
-    for rel in sorted(set(files) | _owned(out_dir)):
+    for rel in sorted(set(files) | set(charts) | _owned(out_dir)):
         path = out_dir / rel
-        if rel not in files:
+        if rel not in files and rel not in charts:
             problems.append(f"extra: {path} matches no result group (stale; regenerate)")
         elif not path.is_file():
             problems.append(f"missing: {path}")
+        elif rel in charts:
+            found_digest = _chart_digest(path)
+            if found_digest != charts[rel].digest:
+                problems.append(
+                    f"changed: {path}, its plotted data differ from the results (data hash "
+                    f"{(found_digest or 'none')[:12]}, expected {charts[rel].digest[:12]})"
+                )
         else:
             found = path.read_text(encoding="utf-8")
             if found != files[rel]:

@@ -5,6 +5,7 @@ import pytest
 
 from benchmark.errors import ResultsError
 from benchmark.results import (
+    atomic_create_bytes,
     atomic_write_text,
     iter_result_files,
     load_result,
@@ -60,3 +61,11 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
         atomic_write_text(target, json.dumps({"v": 2}))
     assert json.loads(target.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temp file left behind
+
+
+def test_atomic_create_keeps_the_first_writer(tmp_path):
+    target = tmp_path / "sub" / "cands.npz"
+    assert atomic_create_bytes(target, b"first") is True
+    assert atomic_create_bytes(target, b"second") is False
+    assert target.read_bytes() == b"first"
+    assert [p.name for p in target.parent.iterdir()] == ["cands.npz"]  # no temp file left

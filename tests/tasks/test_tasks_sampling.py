@@ -79,3 +79,23 @@ def test_prompt_and_user_variants_rank_the_base_task_lists():
         variant = build_requests(TOPN.with_options(parse_variant(name)[1]), split, seed=1)
         same = np.array_equal(base.candidates, variant.candidates)
         assert same == (name == "topn+prompt=unseen")
+
+
+def test_a_sample_written_meanwhile_by_a_parallel_run_wins(tmp_path, monkeypatch):
+    import tasks.sampling
+
+    seqs, targets = seqs_and_targets()
+    path = tmp_path / "cands.npz"
+    kw = dict(users=np.arange(30), sequences=seqs, targets=targets, n_items=200, n_negatives=9,
+              task_name="t", content_hash="abc")
+    theirs = load_or_sample(tmp_path / "theirs.npz", seed=7, **kw)
+    real = tasks.sampling.sample_candidates
+
+    def racing(*args, **kwargs):  # the other run finishes its file while this one samples
+        path.write_bytes((tmp_path / "theirs.npz").read_bytes())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tasks.sampling, "sample_candidates", racing)
+    mine = load_or_sample(path, seed=0, **kw)
+    assert np.array_equal(mine[0], theirs[0]) and np.array_equal(mine[1], theirs[1])
+    assert path.read_bytes() == (tmp_path / "theirs.npz").read_bytes()

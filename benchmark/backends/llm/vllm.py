@@ -77,7 +77,9 @@ class VLLMBackend(LLMBackend):
     ``gpu_memory_utilization``: None means 0.3 on CPU and 0.85 on a GPU, leaving room for the
     transformers fallback. ``score_group_tokens`` caps the prompt tokens of the requests scored
     together, so their cached prompts stay in the KV cache until their continuations run.
-    Other ``engine_options`` go to ``vllm.LLM`` (e.g. ``max_model_len``).
+    ``tensor_parallel_size`` splits the model over that many GPUs (vLLM's tensor parallelism;
+    the GPUs must be visible to this process, e.g. those Ray gave the run). Other
+    ``engine_options`` go to ``vllm.LLM`` (e.g. ``max_model_len``).
     """
 
     name = "vllm"
@@ -93,6 +95,7 @@ class VLLMBackend(LLMBackend):
         seed: int = 0,
         score_group_tokens: int = 8192,
         show_progress: bool = False,
+        tensor_parallel_size: int = 1,
         **engine_options: Any,
     ) -> None:
         from vllm import LLM
@@ -104,6 +107,9 @@ class VLLMBackend(LLMBackend):
             )
         if score_group_tokens < 1:
             raise ConfigError(f"score_group_tokens must be >= 1, got {score_group_tokens}")
+        if tensor_parallel_size < 1:
+            raise ConfigError(f"tensor_parallel_size must be >= 1, got {tensor_parallel_size}")
+        self.tensor_parallel_size = tensor_parallel_size
         self.device = _device(device)
         on_cpu = self.device.type == "cpu"
         self.show_progress = show_progress
@@ -132,6 +138,7 @@ class VLLMBackend(LLMBackend):
             "enforce_eager": enforce_eager,
             "enable_prefix_caching": True,
             "disable_log_stats": True,
+            "tensor_parallel_size": tensor_parallel_size,
             **engine_options,
         }
         self.prompt_embeds = prompt_embeds
@@ -178,6 +185,7 @@ class VLLMBackend(LLMBackend):
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
             "vllm_version": vllm_version(),
+            "tensor_parallel_size": self.tensor_parallel_size,
             "prompt_embeds": self.prompt_embeds,
             "fallbacks": self.fallbacks,
             "score_recomputed": self.score_recomputed,

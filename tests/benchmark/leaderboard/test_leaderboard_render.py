@@ -151,7 +151,11 @@ def test_write_then_check_round_trip(two_methods, results_dir, tmp_path, make_re
     out = tmp_path / "leaderboards"
     written = write_leaderboards(results_dir, out)
     rel = sorted(p.relative_to(out).as_posix() for p in written)
-    assert rel == ["README.md", "toy/sequential.csv", "toy/sequential.md", "toy/sequential.tex"]
+    assert rel == [
+        "README.md", "toy/sequential.csv", "toy/sequential.md", "toy/sequential.tex",
+        "toy/sequential/cards/base_line.md", "toy/sequential/cards/my_model.md",
+        "toy/sequential/chart_cost.png", "toy/sequential/chart_metric.png",
+    ]
     readme = (out / "README.md").read_text()
     assert "[md](toy/sequential.md)" in readme and "[csv](toy/sequential.csv)" in readme
     assert check_leaderboards(results_dir, out) == []

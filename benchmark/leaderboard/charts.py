@@ -1,0 +1,235 @@
+"""PNG charts beside each leaderboard: the main metric with 95% CIs, and cost against quality.
+
+PNG bytes depend on the matplotlib and FreeType versions that drew them, so staleness is not
+judged by bytes: each chart's plotted numbers (rounded to what a reader can see) are hashed, the
+hash is written into the PNG's text metadata, and ``leaderboard --check`` compares hashes. The
+metadata carries no software name or date, so one matplotlib version redraws identical bytes.
+
+The intervals are the table's spread turned into a 95% confidence interval of the mean over
+seeds (Student t with n_seeds - 1 degrees of freedom, lower end clipped at 0): the same source
+as the table's "mean ± std", so chart and table cannot disagree. A single-seed row has no
+interval.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import scipy.stats
+
+from benchmark.leaderboard.build import Leaderboard, Row
+
+__all__ = [
+    "CHART_VERSION",
+    "DATA_KEY",
+    "Chart",
+    "charts_for",
+    "confidence_interval",
+    "read_png_text",
+]
+
+#: Part of every chart's hash: bump it when the drawing changes so --check asks for a redraw.
+CHART_VERSION = 1
+#: PNG text key holding the sha256 of the plotted data.
+DATA_KEY = "recbench-data-sha256"
+CONFIDENCE = 0.95
+
+
+def _r(x: float | None) -> float | None:
+    """Six significant digits: what a chart can show, and stable across library versions."""
+    if x is None or not math.isfinite(x):
+        return None
+    return float(f"{x:.6g}")
+
+
+def confidence_interval(mean: float, std: float | None, n: int) -> tuple[float, float] | None:
+    """95% Student-t interval of a mean over ``n`` seeds with sample std ``std``; None for n < 2."""
+    if std is None or n < 2 or not math.isfinite(mean):
+        return None
+    half = float(scipy.stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * std / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def _interval(row: Row, metric: str) -> tuple[float | None, float | None]:
+    """The plotted interval; its lower end is clipped at 0, as every metric here is
+    non-negative (with 2-3 seeds a t interval is wide enough to cross 0)."""
+    cell = row.cells[metric]
+    ci = confidence_interval(cell.mean, cell.std, row.n_seeds)
+    return (None, None) if ci is None else (_r(max(ci[0], 0.0)), _r(ci[1]))
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart of one leaderboard: what it plots, and how to draw it."""
+
+    name: str  # file name beside the leaderboard's other files, e.g. "chart_metric.png"
+    kind: str  # "metric" or "cost"
+    alt: str  # alt text for the Markdown image
+    data: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        text = json.dumps({"version": CHART_VERSION, "kind": self.kind, **self.data},
+                          sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def render(self) -> bytes:
+        """The PNG, drawn with matplotlib's Agg backend under its default style."""
+        import matplotlib.style
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        with matplotlib.style.context("default"):
+            n = len(self.data["points"])
+            fig = Figure(figsize=(7.0, 1.6 + 0.35 * n) if self.kind == "metric" else (7.0, 4.5))
+            FigureCanvasAgg(fig)
+            ax = fig.add_subplot()
+            (_draw_metric if self.kind == "metric" else _draw_cost)(ax, self.data)
+            ax.set_title(self.data["title"], fontsize=10)
+            fig.tight_layout()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=100,
+                        metadata={"Software": None, "Title": self.data["title"],
+                                  DATA_KEY: self.digest})
+        return buf.getvalue()
+
+
+def _errors(points: Sequence[dict[str, Any]], key: str) -> list[list[float]]:
+    """Asymmetric error-bar lengths (0 where a point has no interval)."""
+    lower = [p[key] - p["low"] if p["low"] is not None else 0.0 for p in points]
+    upper = [p["high"] - p[key] if p["high"] is not None else 0.0 for p in points]
+    return [lower, upper]
+
+
+def _draw_metric(ax: Any, data: dict[str, Any]) -> None:
+    points = data["points"]
+    ys = list(range(len(points)))
+    ax.errorbar([p["mean"] for p in points], ys, xerr=_errors(points, "mean"), fmt="o",
+                color="tab:blue", ecolor="tab:blue", capsize=3, markersize=5)
+    labels = [p["method"] + (" (1 seed)" if p["seeds"] == 1 else "") for p in points]
+    ax.set_yticks(ys, labels)
+    ax.invert_yaxis()  # best (first row) at the top, as in the table
+    ax.set_xlabel(data["xlabel"], fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def _draw_cost(ax: Any, data: dict[str, Any]) -> None:
+    points = data["points"]
+    xs = [p["seconds"] for p in points]
+    ax.errorbar(xs, [p["value"] for p in points], yerr=_errors(points, "value"), fmt="o",
+                color="tab:orange", ecolor="tab:orange", capsize=3, markersize=5)
+    for p in points:
+        ax.annotate(p["method"], (p["seconds"], p["value"]), textcoords="offset points",
+                    xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    lo, hi = min(xs), max(xs)
+    ax.set_xlim(lo / 3, hi * 3)  # room for the labels at both ends, and a decade when lo == hi
+    ax.set_xlabel(data["xlabel"], fontsize=9)
+    ax.set_ylabel(data["ylabel"], fontsize=9)
+    ax.grid(alpha=0.3)
+
+
+def _metric_chart(lb: Leaderboard) -> Chart | None:
+    m = lb.main_metric
+    points = []
+    for row in lb.rows:
+        mean = _r(row.cells[m].mean)
+        if mean is None:
+            continue
+        low, high = _interval(row, m)
+        points.append({"method": row.method, "mean": mean, "low": low, "high": high,
+                       "seeds": row.n_seeds})
+    if not points:
+        return None
+    return Chart(
+        name="chart_metric.png",
+        kind="metric",
+        alt=f"{m} per method with 95% confidence intervals across seeds",
+        data={
+            "title": f"{lb.dataset_key} — {lb.task}: {m}",
+            "xlabel": f"{m}: mean over seeds, bars: 95% CI across seeds (Student t)",
+            "points": points,
+        },
+    )
+
+
+def _cost_chart(lb: Leaderboard) -> Chart | None:
+    m = lb.main_metric
+    points, missing = [], []
+    for row in lb.rows:
+        value = _r(row.cells[m].mean)
+        if row.fit_seconds is None or row.predict_seconds is None or value is None:
+            missing.append(row.method)
+            continue
+        seconds = _r(row.fit_seconds + row.predict_seconds)
+        if seconds is None or seconds <= 0:
+            missing.append(row.method)
+            continue
+        low, high = _interval(row, m)
+        points.append({"method": row.method, "seconds": seconds, "value": value, "low": low,
+                       "high": high})
+    if not points:
+        return None
+    return Chart(
+        name="chart_cost.png",
+        kind="cost",
+        alt=f"fit + predict seconds against {m}, one point per method",
+        data={
+            "title": f"{lb.dataset_key} — {lb.task}: cost against {m}",
+            "xlabel": "fit + predict wall seconds (mean over seeds, log scale)",
+            "ylabel": f"{m} (bars: 95% CI across seeds)",
+            "points": points,
+            "without_timing": missing,
+        },
+    )
+
+
+def charts_for(lb: Leaderboard) -> list[Chart]:
+    """The charts a leaderboard gets (a chart with nothing to plot is left out)."""
+    return [c for c in (_metric_chart(lb), _cost_chart(lb)) if c is not None]
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def read_png_text(path: Path) -> dict[str, str]:
+    """The tEXt/zTXt/iTXt entries of a PNG; empty when the file is not a PNG."""
+    data = Path(path).read_bytes()
+    if not data.startswith(_PNG_SIGNATURE):
+        return {}
+    out: dict[str, str] = {}
+    pos = len(_PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        try:
+            if kind == b"tEXt":
+                key, _, value = body.partition(b"\0")
+                out[key.decode("latin-1")] = value.decode("latin-1")
+            elif kind == b"zTXt":
+                key, _, rest = body.partition(b"\0")
+                out[key.decode("latin-1")] = zlib.decompress(rest[1:]).decode("latin-1")
+            elif kind == b"iTXt":
+                key, _, rest = body.partition(b"\0")
+                compressed, rest = rest[0], rest[2:]
+                _lang, _, rest = rest.partition(b"\0")
+                _translated, _, text = rest.partition(b"\0")
+                out[key.decode("latin-1")] = (
+                    zlib.decompress(text) if compressed else text
+                ).decode("utf-8")
+        except (zlib.error, UnicodeDecodeError, IndexError):
+            continue
+        if kind == b"IEND":
+            break
+    return out
