@@ -188,6 +188,10 @@ def build_leaderboards(
     ]
 
 
+#: hardware fields that describe how busy the machine was, not which machine it was
+_RUN_STATE = frozenset({"load_average_1m", "torch_threads"})
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
@@ -517,10 +521,18 @@ def _build_one(
         ))
 
     recs = [r.record for r in group]
-    hardware = {_canonical((r.get("environment") or {}).get("hardware")) for r in recs}
-    if len(hardware) > 1:
-        notes[f"Timings come from {len(hardware)} different machines; compare the efficiency "
+    hardware = [(r.get("environment") or {}).get("hardware") or {} for r in recs]
+    machines = {_canonical({k: v for k, v in h.items() if k not in _RUN_STATE}) for h in hardware}
+    if len(machines) > 1:
+        notes[f"Timings come from {len(machines)} different machines; compare the efficiency "
               "columns with care."] = None
+    threads = sorted({h["torch_threads"] for h in hardware if "torch_threads" in h})
+    loads = [h["load_average_1m"] for h in hardware if "load_average_1m" in h]
+    if len(threads) > 1 or (loads and max(loads) > 2 * max(threads or [1])):
+        notes[f"Timings were taken with {' or '.join(map(str, threads))} torch thread(s) and a "
+              f"1-minute load average of {min(loads or [0]):.1f}-{max(loads or [0]):.1f} "
+              "(`environment.hardware` of each result): wall times of runs that shared the "
+              "machine are inflated; `fit_cpu_seconds` in the results is steadier."] = None
     return Leaderboard(
         dataset_key=key[0],
         task=key[1],

@@ -262,3 +262,21 @@ def test_params_note_tells_a_conflict_from_a_later_parameter():
     assert added == "m: parameters recorded only by later runs: groups = 3 (seeds [1])."
     conflict = _params_note("m", [0, 1], [{"lr": 1}, {"lr": 2}])
     assert conflict == "m: hyperparameters differ between seeds: lr (seed 0: 1, seed 1: 2)."
+
+
+def test_busy_machine_is_one_machine_and_gets_a_load_note(make_result, load):
+    def hardware(cpu: str, threads: int, load_1m: float):
+        def edit(rec):
+            rec["environment"]["hardware"] = {"cpu": cpu, "torch_threads": threads,
+                                              "load_average_1m": load_1m}  # fmt: skip
+
+        return edit
+
+    make_result("a", 0, edit=hardware("x", 1, 0.5))
+    make_result("b", 0, edit=hardware("x", 2, 0.9))
+    notes = " ".join(_only(build_leaderboards(load())).notes)
+    assert "different machines" not in notes
+    assert "1 or 2 torch thread(s)" in notes
+    make_result("c", 0, edit=hardware("y", 2, 5.0))
+    notes = " ".join(_only(build_leaderboards(load())).notes)
+    assert "2 different machines" in notes and "0.5-5.0" in notes
