@@ -62,6 +62,7 @@ from benchmark.backends.t5.trie import ItemTrie
 from benchmark.errors import ConfigError
 from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
 from methods.base import FitContext, Method
+from methods.early_stopping import EarlyStopping
 from methods.p5_samples import (
     Sample,
     direct_samples,
@@ -281,7 +282,7 @@ class P5(Method):
         valid_idx = np.sort(rng.choice(ctx.split.n_users, size=min(p["valid_users"],
                                                                      ctx.split.n_users),
                                        replace=False))
-        best, best_epoch, best_state, bad = -1.0, 0, None, 0
+        stopper = EarlyStopping(p["patience"])
         history: list[dict[str, float]] = []
         n_samples, train_seconds = 0, 0.0
         epoch = 0
@@ -312,22 +313,17 @@ class P5(Method):
             if ctx.show_progress:
                 tqdm.write(f"{self.name} epoch {epoch}: loss {history[-1]['loss']:.4f} "
                            f"valid ndcg@10 {ndcg:.4f}")
-            if ndcg > best:
-                best, best_epoch, bad = ndcg, epoch, 0
-                best_state = self._state()
-            else:
-                bad += 1
-                if p["patience"] is not None and bad >= p["patience"]:
-                    break
-        if best_state is not None:
-            self._load_state(best_state)
+            if stopper.step(epoch, ndcg, self._state):
+                break
+        if stopper.best_state is not None:
+            self._load_state(stopper.best_state)
         self._train_mode(False)
         unseen = self._valid_ndcg(ctx, valid_idx, p["unseen_template"])
         self.fit_info = {
             "epochs": epoch,
-            "best_epoch": best_epoch,
-            "best_valid_ndcg@10": best,
-            "valid_ndcg@10_seen_template": best,
+            "best_epoch": stopper.best_epoch,
+            "best_valid_ndcg@10": stopper.best,
+            "valid_ndcg@10_seen_template": stopper.best,
             "valid_ndcg@10_unseen_template": unseen,
             "seen_template": p["seq_template"],
             "unseen_template": p["unseen_template"],

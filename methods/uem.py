@@ -58,6 +58,7 @@ from tqdm.auto import tqdm
 from benchmark.data.schema import Dataset
 from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
 from methods.base import FitContext, Method
+from methods.early_stopping import EarlyStopping
 from methods.sequences import left_pad, training_windows
 
 
@@ -243,10 +244,10 @@ class UEM(Method):
         n_positions = int((labels != 0).sum())
         valid_hist = split.histories("valid")
 
-        best, best_epoch, best_state, bad = -1.0, 0, None, 0
+        stopper = EarlyStopping(p["patience"])
         epoch_seconds: list[float] = []
         history: list[dict[str, float]] = []
-        epoch, stopped_early = 0, False
+        epoch = 0
         for epoch in range(1, p["max_epochs"] + 1):
             t0 = time.perf_counter()
             net.train()
@@ -285,16 +286,11 @@ class UEM(Method):
                     f"uem epoch {epoch}: loss {history[-1]['loss']:.4f} "
                     f"valid ndcg@10 {ndcg:.4f} ({epoch_seconds[-1]:.1f}s)"
                 )
-            if ndcg > best:
-                best, best_epoch, bad = ndcg, epoch, 0
-                best_state = copy.deepcopy(net.state_dict())
-            else:
-                bad += 1
-                if bad >= p["patience"]:
-                    stopped_early = True
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)
+            if stopper.step(epoch, ndcg, lambda: copy.deepcopy(net.state_dict())):
+                break
+
+        if stopper.best_state is not None:
+            net.load_state_dict(stopper.best_state)
         net.eval()
         n_trainable = sum(t.numel() for t in trainable)
         self.fit_info = {
@@ -302,9 +298,9 @@ class UEM(Method):
             "sentence_encoder": encoder_dir,
             "encode_seconds": encode_seconds,
             "epochs": epoch,
-            "stopped_early": stopped_early,
-            "best_epoch": best_epoch,
-            "best_valid_ndcg@10": best,
+            "stopped_early": stopper.stopped_early,
+            "best_epoch": stopper.best_epoch,
+            "best_valid_ndcg@10": stopper.best,
             "history": history,
             "seconds_per_epoch": float(np.mean(epoch_seconds)) if epoch_seconds else 0.0,
             "fit_seconds": encode_seconds + float(sum(epoch_seconds)),

@@ -12,21 +12,6 @@ from benchmark.results import iter_result_files, load_result
 from benchmark.runner import run
 
 
-@pytest.fixture
-def toy_dir(tmp_path):
-    """60 users, about 190 items; each user walks forward through the catalogue."""
-    rng = np.random.default_rng(0)
-    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
-    for u in range(60):
-        start = int(rng.integers(1, 180))
-        for t in range(int(rng.integers(4, 12))):
-            lines.append(f"{u}\t{start + t}\t4\t{1000 + t}")
-    folder = tmp_path / "toy"
-    folder.mkdir()
-    (folder / "toy.inter").write_text("\n".join(lines) + "\n")
-    return folder
-
-
 def config(toy_dir, tmp_path, **kw):
     base = dict(
         methods=["pop", "random", "idplus1"], datasets=[str(toy_dir)],

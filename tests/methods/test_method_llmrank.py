@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark.backends.llm import GenerateResult, LLMBackend
 from benchmark.cli import main
 from benchmark.config import LLMSpec, RunConfig, choose_backend, load_config, stable_hash
 from benchmark.data.schema import build_dataset
@@ -28,41 +27,11 @@ from tasks import TASKS
 from tasks.split import leave_one_out
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmark" / "backends" / "llm"))
+from fake_llm import FakeBackend, scripted
 from llm_tiny import save_tiny_llm
 
 TITLES = ["Toy Story (1995)", "Heat (1995)", "Casino (1995)", "GoldenEye (1995)",
           "Jumanji (1995)", "Usual Suspects, The (1995)", "Fargo (1996)", "Babe (1995)"]
-
-
-class FakeBackend(LLMBackend):
-    """Returns the given answers in order and keeps the prompts it was sent."""
-
-    name = "fake"
-
-    def __init__(self, answers):
-        self.answers = list(answers)
-        self.model_dir = Path("/nowhere")
-        self.tokenizer = None  # no chat template: the method falls back to a plain prompt
-        self.prompts = []
-        self.calls = 0
-
-    def generate(self, requests):
-        self.calls += 1
-        self.prompts += [r.prompt for r in requests]
-        out = [self.answers.pop(0) for _ in requests]
-        return [GenerateResult(a, 5, "length" if a.endswith("...") else "stop") for a in out]
-
-    def score(self, requests):
-        raise NotImplementedError
-
-    def generate_from_embeds(self, requests):
-        raise NotImplementedError
-
-    def encode(self, text):
-        raise NotImplementedError
-
-    def embed_ids(self, ids):
-        raise NotImplementedError
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +57,8 @@ def fitted(titled, backend, **params):
 def test_parsed_answers_become_ranks_and_rates(titled):
     _, split = titled
     candidates = np.array([[5, 6, 7, 8]] * 4)
-    backend = FakeBackend(["3, 1", "no idea", "[2] > [2] > [9] > [4]", "Babe (1995)\nFargo..."])
+    answers = ["3, 1", "no idea", "[2] > [2] > [9] > [4]", "Babe (1995)\nFargo..."]
+    backend = FakeBackend(scripted(answers))
     method = fitted(titled, backend)
     scores = method.score_candidates(split.users, split.histories("test"), candidates)
     assert backend.calls == 1  # every user's prompt in one generate call
@@ -109,7 +79,7 @@ def test_parsed_answers_become_ranks_and_rates(titled):
 
 def test_rates_accumulate_over_batches_of_one_task(titled):
     _, split = titled
-    backend = FakeBackend(["1", "nothing", "nothing", "2"])
+    backend = FakeBackend(scripted(["1", "nothing", "nothing", "2"]))
     method = fitted(titled, backend)
     for sl in (slice(0, 3), slice(3, 4)):
         method.score_candidates(split.users[sl], split.histories("test")[sl],
@@ -120,7 +90,7 @@ def test_rates_accumulate_over_batches_of_one_task(titled):
 
 def test_prompt_lists_recent_history_and_numbered_candidates(titled):
     _, split = titled
-    backend = FakeBackend(["1"])
+    backend = FakeBackend(scripted(["1"]))
     method = fitted(titled, backend, history_len=2)
     user = 3  # watched items 4..7; the test item 7 is not in the test-time history
     method.score_candidates(split.users[user:user + 1], [split.histories("test")[user]],

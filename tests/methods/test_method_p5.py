@@ -1,45 +1,22 @@
 """P5 and POD end to end on a tiny dataset: train, rank, score candidates, explain."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from walk_data import TINY_T5, ndcg_at_10, random_ndcg, walk_dataset
 
-from benchmark.data.schema import build_dataset
-from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
 from methods.base import FitContext
 from methods.p5 import P5
 from methods.pod import POD
 from tasks.explanation import prepare
-from tasks.split import leave_one_out
 
-TINY = dict(d_model=48, d_ff=96, num_layers=1, num_heads=2, vocab_size=200, valid_users=30,
-            batch_size=16, eval_batch_size=32, max_history=8, direct_candidates=5,
-            expl_beams=2, expl_min_length=2, expl_max_length=8)
+TINY = TINY_T5
 
 
 @pytest.fixture(scope="module")
 def walk():
     """60 users stepping through consecutive item ids: the next item is learnable."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for u in range(60):
-        start = int(rng.integers(1, 30))
-        rows += [(u, start + t, t) for t in range(int(rng.integers(5, 9)))]
-    f = pd.DataFrame(rows, columns=["u", "i", "t"])
-    reviews = pd.DataFrame({
-        "user": f.u, "item": f.i, "rating": 5.0, "summary": "",
-        "text": [f"item {i} is a fine thing to own." for i in f.i], "timestamp": f.t,
-    })
-    ds = build_dataset(name="walk", source="mem", content_hash="h", format="test",
-                       users=f.u, items=f.i, timestamps=f.t, reviews=reviews)
-    return ds, leave_one_out(ds)
-
-
-def _ndcg(method, split):
-    ranks = rank_full_catalogue(method.score_all, split.users, split.histories("test"),
-                                split.test)
-    return float(metric_vectors(ranks, ["ndcg@10"])["ndcg@10"].mean())
+    return walk_dataset()
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +32,12 @@ def trained(walk):
     return out
 
 
-def random_ndcg(split, seed=0):
-    rng = np.random.default_rng(seed)
-
-    def score_all(users, histories):
-        return torch.as_tensor(rng.random((len(users), split.n_items + 1)))
-
-    ranks = rank_full_catalogue(score_all, split.users, split.histories("test"), split.test)
-    return float(metric_vectors(ranks, ["ndcg@10"])["ndcg@10"].mean())
-
-
 @pytest.mark.parametrize("name", ["p5", "pod"])
 def test_trains_and_beats_random(trained, walk, name):
     _, split = walk
     model = trained[name]
     assert model.fit_info["families"] == ["sequential", "direct", "explanation"]
-    assert _ndcg(model, split) > random_ndcg(split) + 0.03
+    assert ndcg_at_10(model.score_all, split) > random_ndcg(split) + 0.03
 
 
 @pytest.mark.parametrize("name", ["p5", "pod"])

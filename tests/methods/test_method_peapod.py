@@ -3,47 +3,29 @@
 import types
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from walk_data import TINY_T5, ndcg_at_10, random_ndcg, walk_dataset
 
 from benchmark.backends.t5 import build_backbone
-from benchmark.data.schema import build_dataset
 from benchmark.errors import ConfigError
-from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
 from methods import METHODS
 from methods.base import FitContext
 from methods.peapod import PeaPODKNN, PeaPODNoUser, PeaPODPool, nearest_users
 from methods.pod import POD
 from methods.user_factors import train_user_factors
 from tasks.explanation import prepare
-from tasks.split import leave_one_out
 
-TINY = dict(d_model=48, d_ff=96, num_layers=1, num_heads=2, vocab_size=200, valid_users=30,
-            batch_size=16, eval_batch_size=32, max_history=8, direct_candidates=5,
-            expl_beams=2, expl_min_length=2, expl_max_length=8)
+TINY = TINY_T5
 USER = dict(user_dim=8, cf_epochs=4)
 TWINS = (60, 61)  # dataset users whose sequences copy user 0's exactly
 
 
 @pytest.fixture(scope="module")
 def walk():
-    """60 users stepping through consecutive item ids (the next item is learnable), plus two
-    users with user 0's exact sequence, so three users share one training history."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for u in range(60):
-        start = int(rng.integers(1, 30))
-        rows += [(u, start + t, t) for t in range(int(rng.integers(5, 9)))]
-    rows += [(twin, i, t) for twin in TWINS for (u, i, t) in rows if u == 0]
-    f = pd.DataFrame(rows, columns=["u", "i", "t"])
-    reviews = pd.DataFrame({
-        "user": f.u, "item": f.i, "rating": 5.0, "summary": "",
-        "text": [f"item {i} is a fine thing to own." for i in f.i], "timestamp": f.t,
-    })
-    ds = build_dataset(name="walk", source="mem", content_hash="h", format="test",
-                       users=f.u, items=f.i, timestamps=f.t, reviews=reviews)
-    return ds, leave_one_out(ds)
+    """The walk data plus two users with user 0's exact sequence, so three users share one
+    training history."""
+    return walk_dataset(TWINS)
 
 
 def _ctx(ds, split, explanation=True):
@@ -63,22 +45,6 @@ def trained(walk):
     return out
 
 
-def _ndcg(method, split):
-    ranks = rank_full_catalogue(method.score_all, split.users, split.histories("test"),
-                                split.test)
-    return float(metric_vectors(ranks, ["ndcg@10"])["ndcg@10"].mean())
-
-
-def random_ndcg(split, seed=0):
-    rng = np.random.default_rng(seed)
-
-    def score_all(users, histories):
-        return torch.as_tensor(rng.random((len(users), split.n_items + 1)))
-
-    ranks = rank_full_catalogue(score_all, split.users, split.histories("test"), split.test)
-    return float(metric_vectors(ranks, ["ndcg@10"])["ndcg@10"].mean())
-
-
 @pytest.mark.parametrize("name", ["peapod", "peapod-knn"])
 def test_trains_and_beats_random(trained, walk, name):
     _, split = walk
@@ -86,7 +52,7 @@ def test_trains_and_beats_random(trained, walk, name):
     assert model.fit_info["families"] == ["sequential", "direct", "explanation"]
     assert model.fit_info["user_prompt"] is True
     assert "training split only" in model.fit_info["user_representation"]
-    assert _ndcg(model, split) > random_ndcg(split) + 0.03
+    assert ndcg_at_10(model.score_all, split) > random_ndcg(split) + 0.03
 
 
 @pytest.mark.parametrize("name", ["peapod", "peapod-knn"])

@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark.backends.llm import GenerateResult, LLMBackend
 from benchmark.config import LLMSpec, RunConfig
 from benchmark.data.schema import build_dataset
 from benchmark.errors import ConfigError
@@ -28,42 +27,13 @@ from methods.rpp import OUTPUT_OPTIONS, PATTERNS, RPP, ndcg_at
 from tasks.split import leave_one_out
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmark" / "backends" / "llm"))
+from fake_llm import FakeBackend
 from llm_tiny import save_tiny_llm
 
 N_USERS = 16
 #: the output-format sentence the fake LLM "understands" (bracketed numbers)
 MAGIC = 1
 FAST = dict(user_dim=8, cf_epochs=2, hidden=16)
-
-
-class FakeBackend(LLMBackend):
-    """Answers each prompt with ``rule(prompt)`` and keeps the prompts and calls."""
-
-    name = "fake"
-
-    def __init__(self, rule):
-        self.rule = rule
-        self.model_dir = Path("/nowhere")
-        self.tokenizer = None  # no chat template: plain prompts
-        self.prompts = []
-        self.calls = 0
-
-    def generate(self, requests):
-        self.calls += 1
-        self.prompts += [r.prompt for r in requests]
-        return [GenerateResult(self.rule(r.prompt), 5, "stop") for r in requests]
-
-    def score(self, requests):
-        raise NotImplementedError
-
-    def generate_from_embeds(self, requests):
-        raise NotImplementedError
-
-    def encode(self, text):
-        raise NotImplementedError
-
-    def embed_ids(self, ids):
-        raise NotImplementedError
 
 
 class NoTestSplit:

@@ -101,19 +101,9 @@ def test_requests_keep_only_the_sample_with_their_own_candidates(tmp_path):
     assert all(np.array_equal(a, everyone.histories[r]) for a, r in zip(some.histories, rows))
 
 
-@pytest.fixture
-def toy_dir(tmp_path, monkeypatch):
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "cache"))
-    rng = np.random.default_rng(0)
-    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
-    for u in range(60):
-        start = int(rng.integers(1, 180))
-        for t in range(int(rng.integers(4, 12))):
-            lines.append(f"{u}\t{start + t}\t4\t{1000 + t}")
-    folder = tmp_path / "toy"
-    folder.mkdir()
-    (folder / "toy.inter").write_text("\n".join(lines) + "\n")
-    return folder
 
 
 def test_every_method_evaluates_the_same_users(toy_dir, tmp_path):

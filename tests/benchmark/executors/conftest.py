@@ -1,24 +1,8 @@
-"""The small dataset of tests/benchmark/test_runner.py, for runs through the executors."""
+"""Run configs over the shared ``toy_dir`` dataset (tests/conftest.py), for the executors."""
 
-import numpy as np
 import pytest
 
 from benchmark.config import RunConfig
-
-
-@pytest.fixture
-def toy_dir(tmp_path):
-    """60 users, about 190 items; each user walks forward through the catalogue."""
-    rng = np.random.default_rng(0)
-    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
-    for u in range(60):
-        start = int(rng.integers(1, 180))
-        for t in range(int(rng.integers(4, 12))):
-            lines.append(f"{u}\t{start + t}\t4\t{1000 + t}")
-    folder = tmp_path / "toy"
-    folder.mkdir()
-    (folder / "toy.inter").write_text("\n".join(lines) + "\n")
-    return folder
 
 
 @pytest.fixture(autouse=True)
