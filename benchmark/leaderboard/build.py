@@ -192,6 +192,14 @@ def build_leaderboards(
 _RUN_STATE = frozenset({"load_average_1m", "torch_threads"})
 
 
+def machine_label(hardware: dict[str, Any]) -> str:
+    """A short human name for a result's machine: its GPU when it ran on one, else its CPU."""
+    cores = f"{hardware['cpu_count']} CPUs" if hardware.get("cpu_count") else None
+    if str(hardware.get("device", "cpu")).startswith("cuda") and hardware.get("gpu"):
+        return ", ".join(x for x in (hardware["gpu"], cores) if x)
+    return ", ".join(x for x in (hardware.get("cpu") or "unknown CPU", cores, "no GPU") if x)
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
@@ -522,10 +530,19 @@ def _build_one(
 
     recs = [r.record for r in group]
     hardware = [(r.get("environment") or {}).get("hardware") or {} for r in recs]
-    machines = {_canonical({k: v for k, v in h.items() if k not in _RUN_STATE}) for h in hardware}
+    machines: dict[str, dict[str, Any]] = {}
+    for rec, h in zip(recs, hardware):
+        ident = _canonical({k: v for k, v in h.items() if k not in _RUN_STATE})
+        machines.setdefault(ident, {"label": machine_label(h), "methods": set()})
+        machines[ident]["methods"].add(rec["method"]["name"])
     if len(machines) > 1:
-        notes[f"Timings come from {len(machines)} different machines; compare the efficiency "
-              "columns with care."] = None
+        where = "; ".join(
+            f"{m['label']} ({', '.join(x for x in order if x in m['methods'])})"
+            for m in sorted(machines.values(), key=lambda m: order.index(
+                min(m["methods"], key=order.index)))
+        )
+        notes[f"Timings come from {len(machines)} different machines: {where}; compare the "
+              "efficiency columns with care."] = None
     threads = sorted({h["torch_threads"] for h in hardware if "torch_threads" in h})
     loads = [h["load_average_1m"] for h in hardware if "load_average_1m" in h]
     if len(threads) > 1 or (loads and max(loads) > 2 * max(threads or [1])):

@@ -280,3 +280,14 @@ def test_busy_machine_is_one_machine_and_gets_a_load_note(make_result, load):
     make_result("c", 0, edit=hardware("y", 2, 5.0))
     notes = " ".join(_only(build_leaderboards(load())).notes)
     assert "2 different machines" in notes and "0.5-5.0" in notes
+    # each machine is named with the methods that ran on it
+    assert "x, no GPU (" in notes and "y, no GPU (c)" in notes
+
+
+def test_machine_label_names_the_gpu_or_the_cpu():
+    from benchmark.leaderboard.build import machine_label
+
+    gpu = {"cpu": "Xeon", "cpu_count": 16, "device": "cuda", "gpu": "NVIDIA H200"}
+    assert machine_label(gpu) == "NVIDIA H200, 16 CPUs"
+    assert machine_label({**gpu, "device": "cpu"}) == "Xeon, 16 CPUs, no GPU"
+    assert machine_label({}) == "unknown CPU, no GPU"
