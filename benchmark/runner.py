@@ -12,6 +12,7 @@ bad input never leaves a half-written results directory.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import time
 from pathlib import Path
@@ -195,7 +196,7 @@ class Runner:
             if name not in methods:
                 raise ConfigError(f"method_params.{name}: {name!r} is not among --methods")
         for cls in methods.values():
-            cls(profile=self.cfg.profile, **self._params(cls))  # unknown params fail here
+            _check_params(cls, self.cfg.profile, self._params(cls))
         if any(uses_llm(m) for m in methods):
             from benchmark.backends.llm import resolve_llm
 
@@ -564,3 +565,20 @@ def run(cfg: RunConfig) -> list[Path]:
     """Run ``cfg``'s matrix; see :class:`Runner`."""
     return Runner(cfg).run()
 
+
+
+def _check_params(cls: type[Method], profile: str, params: dict[str, Any]) -> None:
+    """Build the method once with the config's parameters, so a misspelt or invalid
+    ``method_params`` entry fails before any data is loaded, with the field named."""
+    accepted = {**cls.defaults.get("cpu", {}), **cls.defaults.get(profile, {})}
+    for key in params:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, list(accepted), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            takes = (f"accepted: {', '.join(sorted(accepted))}" if accepted
+                     else f"{cls.name} takes no parameters")
+            raise ConfigError(
+                f"method_params.{cls.name}.{key}: {cls.name} has no parameter {key!r}; {hint}"
+                f"{takes}"
+            )
+    cls(profile=profile, **params)  # the method's own checks (ranges, choices)

@@ -322,3 +322,13 @@ def test_a_run_asks_for_what_its_method_and_device_need(toy_dir, tmp_path):
     assert resources(Popularity, profile="paper")["num_gpus"] == 0
     # an explicit GPU device asks for one (Ray resolves the device where the run lands)
     assert resources(Popularity, device="cuda", executor="ray")["num_gpus"] == 1
+
+
+def test_misspelt_method_param_names_the_field_before_any_data_loads(toy_dir, tmp_path):
+    from benchmark.errors import ConfigError
+
+    cfg = config(toy_dir, tmp_path, methods=["sasrec"], seeds=[0],
+                 method_params={"sasrec": {"hiden": 32}})
+    with pytest.raises(ConfigError, match=r"method_params\.sasrec\.hiden: .*did you mean 'hidden'"):
+        run(cfg)
+    assert not (tmp_path / "res").exists()
