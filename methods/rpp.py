@@ -79,6 +79,8 @@ second core's gain, 10 / 1.7 = ~6 s (an estimate; the idle box was not available
 defaults, ``train_users`` 30 x ``iterations`` 10 = 300 training prompts plus 200 evaluated
 users, are 500 prompts: ~50 min at 6 s, within the 60-minute target (58 min at 7 s; 83 min at 10 s,
 i.e. if the second core gave nothing); on a box as loaded as the one measured, about 2 h.
+Measured since by ``perf/rpp_budget.py`` on an idle 2-core AMD EPYC box (2 torch threads):
+479 prompts (21 answered from the cache) in 30.4 min, 3.8 s each.
 
 The ``paper`` profile takes the paper's 15 iterations and its three history-length options
 (``history_genres`` off); REFERENCE.md gives no start length, user count or learning rates,
