@@ -39,10 +39,21 @@ def result_paths(
     return base / f"seed{seed}.json", base / f"seed{seed}.npz"
 
 
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A temp file next to ``path`` with the permissions a plain ``open`` would give it:
+    mkstemp makes files 0600, which would leave results unreadable to a group on a shared
+    file system once renamed into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -60,7 +71,7 @@ def atomic_create_bytes(path: Path, data: bytes) -> bool:
     once under a parallel executor: the first complete file wins and every run reads that
     one, so the sha256 each result records is the file's."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -14,6 +14,7 @@ failure is raised, naming its run.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ class RayExecutor:
 
         started = not ray.is_initialized()
         if started:
+            check_reachable(self.address)
             ray.init(address=self.address, **self.init_options)
         try:
             _check_resources(ray.nodes(), specs)
@@ -50,6 +52,25 @@ class RayExecutor:
         finally:
             if started:
                 ray.shutdown()
+
+
+def check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail fast on a ``HOST:PORT`` head that does not answer: ``ray.init`` itself retries
+    for minutes before it gives up. Other forms (None, ``auto``, ``ray://...``, a bare
+    host) go to Ray unchecked."""
+    if not address or "://" in address or address == "auto" or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise ConfigError(f"--address {address!r}: the port after ':' must be a number")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"--address {address}: no Ray head answers there ({exc.strerror or exc}). Start one "
+            f"with `ray start --head --port={port}` on {host}, check the host and port, or leave "
+            "--address out to start Ray on this machine."
+        ) from None
 
 
 def _execute(execute: ExecuteFn, spec: RunSpec) -> list[Path]:

@@ -69,3 +69,17 @@ def test_atomic_create_keeps_the_first_writer(tmp_path):
     assert atomic_create_bytes(target, b"second") is False
     assert target.read_bytes() == b"first"
     assert [p.name for p in target.parent.iterdir()] == ["cands.npz"]  # no temp file left
+
+
+def test_atomic_writes_get_plain_open_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.json", "{}")
+        atomic_create_bytes(tmp_path / "b.npz", b"x")
+    finally:
+        os.umask(umask)
+    # mkstemp alone would leave 0600
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.npz").stat().st_mode & 0o777 == 0o644

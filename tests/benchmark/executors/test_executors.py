@@ -123,3 +123,23 @@ def test_runs_no_node_can_hold_are_refused():
         _check_resources(nodes, [RunSpec("d", "m", 0, ("t",), {"num_cpus": 1, "num_gpus": 4})])
     with pytest.raises(ConfigError, match="more CPUs"):
         _check_resources(nodes, [RunSpec("d", "m", 0, ("t",), {"num_cpus": 32, "num_gpus": 0})])
+
+
+def test_unreachable_ray_head_fails_fast_with_the_fix():
+    import socket
+    import time
+
+    from benchmark.errors import ConfigError
+    from benchmark.executors.ray import check_reachable
+
+    with socket.socket() as s:  # a port nobody listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match=f"ray start --head --port={port}"):
+        check_reachable(f"127.0.0.1:{port}")
+    assert time.perf_counter() - t0 < 10
+    with pytest.raises(ConfigError, match="must be a number"):
+        check_reachable("127.0.0.1:abc")
+    for unchecked in (None, "auto", "ray://127.0.0.1:1", "somehost"):
+        check_reachable(unchecked)  # left to Ray
