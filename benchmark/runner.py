@@ -566,11 +566,10 @@ def run(cfg: RunConfig) -> list[Path]:
     return Runner(cfg).run()
 
 
-
 def _check_params(cls: type[Method], profile: str, params: dict[str, Any]) -> None:
     """Build the method once with the config's parameters, so a misspelt or invalid
     ``method_params`` entry fails before any data is loaded, with the field named."""
-    accepted = {**cls.defaults.get("cpu", {}), **cls.defaults.get(profile, {})}
+    accepted = cls.param_defaults(profile)
     for key in params:
         if key not in accepted:
             close = difflib.get_close_matches(key, list(accepted), n=1)

@@ -72,9 +72,14 @@ class Method(ABC):
             gpus = tensor_parallel_size
         return {"num_cpus": 1, "num_gpus": gpus}
 
+    @classmethod
+    def param_defaults(cls, profile: str = "cpu") -> dict[str, Any]:
+        """Every accepted hyperparameter with its default under ``profile`` (the ``cpu``
+        values, overridden by the profile's)."""
+        return {**cls.defaults.get("cpu", {}), **cls.defaults.get(profile, {})}
+
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
-        base = dict(self.defaults.get("cpu", {}))
-        base.update(self.defaults.get(profile, {}))
+        base = self.param_defaults(profile)
         unknown = sorted(set(params) - set(base))
         if unknown:
             raise TypeError(

@@ -536,10 +536,11 @@ def _build_one(
         machines.setdefault(ident, {"label": machine_label(h), "methods": set()})
         machines[ident]["methods"].add(rec["method"]["name"])
     if len(machines) > 1:
+        rank = {method: i for i, method in enumerate(order)}
         where = "; ".join(
-            f"{m['label']} ({', '.join(x for x in order if x in m['methods'])})"
-            for m in sorted(machines.values(), key=lambda m: order.index(
-                min(m["methods"], key=order.index)))
+            f"{m['label']} ({', '.join(sorted(m['methods'], key=rank.__getitem__))})"
+            for m in sorted(machines.values(), key=lambda m: min(map(rank.__getitem__,
+                                                                      m["methods"])))
         )
         notes[f"Timings come from {len(machines)} different machines: {where}; compare the "
               "efficiency columns with care."] = None
