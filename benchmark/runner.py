@@ -33,7 +33,7 @@ from benchmark.results import dataset_key, read_record, result_paths, write_resu
 from methods import METHODS, FitContext, Method
 from tasks import TASKS, EvalRequests, RankingTask
 from tasks.base import parse_variant
-from tasks.explanation import ExplanationData, ExplanationTask
+from tasks.explanation import ExplanationData, ExplanationTask, split_checks
 from tasks.explanation import prepare as prepare_explanation
 from tasks.indexing import reindex
 from tasks.leak import leak_audit
@@ -50,8 +50,11 @@ CHRONOLOGY_RULE = (
 SPLIT_RULE = "leave-one-out: last item test, second-to-last validation, rest training"
 TIE_RULE = "pessimistic: the target ranks below every item with an equal score"
 EXPLANATION_SPLIT_RULE = (
-    "per review, train/valid/test 8:1:1 with the run's seed; every user and item kept in "
-    "training; reviews of the users' sequential valid/test items held out of training"
+    "one example per (user, case/space-normalised explanation text), the earliest review kept; "
+    "train/valid/test 8:1:1 by example count, grouped by normalised text in a seeded order, so "
+    "no valid/test reference equals any training reference; reviews of the users' sequential "
+    "valid/test items never in training; every evaluated item has a training example, an "
+    "evaluated user may have none (counted under users_without_training)"
 )
 
 
@@ -498,9 +501,17 @@ class Runner:
             "tie_rule": None,
             "candidates": None,
             "examples": {k: int(v) for k, v in sorted(counts.items())},
+            # reviews folded into an earlier identical (user, text) example
+            "duplicates_collapsed": int(data.examples["copies"].sum() - len(data.examples)),
+            **split_checks(data.examples, data.parts),
         }
+        # a log that re-scores without rebuilding the split: which example, whose, what
+        # was expected and what was written ("users" holds the example ids, the pairing key)
         per_user = {
-            "users": test.index.to_numpy(np.int64),  # example ids: pairs methods per example
+            "users": test.index.to_numpy(np.int64),
+            "user": test["user"].to_numpy(np.int64),
+            "item": test["item"].to_numpy(np.int64),
+            "reference": np.array(references, dtype=str),
             "hypothesis": np.array(hypotheses, dtype=str),
             **{m: per_example[m] for m in task.metrics},
         }

@@ -51,6 +51,9 @@ class Method(ABC):
     name: ClassVar[str] = ""
     #: BibTeX of the paper the method comes from; shown under each leaderboard.
     bibtex: ClassVar[str] = ""
+    #: for a reference baseline (no published method): what it answers, in one line; leaderboards
+    #: mark its rows and list it under "Baselines", so a reader sees what a method must beat
+    baseline: ClassVar[str] = ""
     #: default hyperparameters per profile; user params override them.
     defaults: ClassVar[dict[str, dict[str, Any]]] = {}
     #: task kinds the method answers: "full" / "candidates" (ranking), "generation" (text)

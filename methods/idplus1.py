@@ -18,6 +18,7 @@ class IdPlusOne(Method):
 
     name = "idplus1"
     bibtex = ""  # a probe of the protocol, not a published method
+    baseline = "the ids just above the user's largest history id (the id-leak probe)"
     defaults = {"cpu": {}}
 
     def fit(self, ctx: FitContext) -> None:

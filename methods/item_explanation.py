@@ -30,6 +30,7 @@ class ItemExplanation(Method):
 
     name = "item-expl"
     bibtex = ""
+    baseline = "the item's most typical training explanation (word-overlap medoid)"
     defaults = {"cpu": {}}
     task_kinds = frozenset({"generation"})
 

@@ -13,6 +13,7 @@ class Popularity(Method):
 
     name = "pop"
     bibtex = ""
+    baseline = "items ranked by training interaction count, the same list for every user"
     defaults = {"cpu": {}}
 
     def fit(self, ctx: FitContext) -> None:

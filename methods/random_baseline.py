@@ -13,6 +13,7 @@ class RandomScores(Method):
 
     name = "random"
     bibtex = ""
+    baseline = "uniform random scores (chance)"
     defaults = {"cpu": {}}
 
     def fit(self, ctx: FitContext) -> None:
