@@ -150,7 +150,8 @@ def read_record(json_path: Path) -> dict[str, Any]:
 
 
 def load_result(json_path: Path, *, verify: bool = True) -> Result:
-    """Load a record and its sidecar, checking the sidecar's hash."""
+    """Load a record and its sidecar, checking the sidecar's hash and (``verify``) that every
+    number in ``metrics`` is what the sidecar's evidence gives (:func:`check_metrics`)."""
     json_path = Path(json_path)
     record = read_record(json_path)
     npz_path = json_path.with_name(record.get("per_user_file", json_path.stem + ".npz"))
@@ -166,7 +167,72 @@ def load_result(json_path: Path, *, verify: bool = True) -> Result:
         )
     with np.load(io.BytesIO(payload), allow_pickle=False) as z:
         per_user = {k: z[k] for k in z.files}
-    return Result(record=record, per_user=per_user, path=json_path)
+    result = Result(record=record, per_user=per_user, path=json_path)
+    if verify:
+        check_metrics(result)
+    return result
+
+
+#: how far a recorded metric may be from its recomputation (float noise, not a hand edit)
+METRIC_TOLERANCE = 1e-9
+
+
+def recompute_metrics(result: Result) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """(``metrics``, per-unit vectors) recomputed from the sidecar's evidence: a ranking
+    result's target ranks, a generation result's hypotheses and references."""
+    record, per_user = result.record, result.per_user
+    names = list(record.get("task", {}).get("metrics") or record.get("metrics") or [])
+    if record.get("task", {}).get("kind") == "generation":
+        from benchmark.metrics.text import text_metrics
+
+        for key in ("hypothesis", "reference"):
+            if key not in per_user:
+                raise ResultsError(
+                    f"{result.path}: its per-example file has no {key!r} texts, so its metrics "
+                    "cannot be checked; rerun the entry with --force"
+                )
+        corpus, vectors = text_metrics(per_user["hypothesis"].tolist(),
+                                       per_user["reference"].tolist())
+        return {m: corpus[m] for m in names}, {m: vectors[m] for m in names}
+    if "rank" not in per_user:
+        raise ResultsError(
+            f"{result.path}: its per-user file has no 'rank' array, so its metrics cannot be "
+            "checked; rerun the entry with --force"
+        )
+    from benchmark.metrics import metric_vectors
+
+    vectors = metric_vectors(np.asarray(per_user["rank"]), names)
+    return {m: float(np.mean(vectors[m])) for m in names}, vectors
+
+
+def check_metrics(result: Result) -> None:
+    """Refuse a result whose ``metrics`` (or stored per-unit vectors) differ from what its
+    sidecar recomputes to, naming the file and the metric: a hand edit, or files of two runs."""
+    metrics, vectors = recompute_metrics(result)
+    recorded = result.record.get("metrics") or {}
+    for m in sorted(set(recorded) | set(metrics)):
+        if m not in metrics or m not in recorded:
+            where = "its per-user file" if m not in metrics else "metrics"
+            raise ResultsError(f"{result.path}: metric {m!r} is missing from {where}")
+        if not abs(float(recorded[m]) - metrics[m]) <= METRIC_TOLERANCE * max(1.0, abs(metrics[m])):
+            raise ResultsError(
+                f"{result.path}: metrics.{m} is {recorded[m]!r} but its per-user file gives "
+                f"{metrics[m]!r}; the record was edited or mixed with another run's files. "
+                "Restore it (git checkout) or rerun the entry with --force."
+            )
+        stored = result.per_user.get(m)
+        if stored is not None and not _same_values(stored, vectors[m]):
+            raise ResultsError(
+                f"{result.path}: the per-user {m!r} values differ from those its ranks or texts "
+                "give; rerun the entry with --force"
+            )
+
+
+def _same_values(stored: np.ndarray, computed: np.ndarray) -> bool:
+    stored = np.asarray(stored, dtype=np.float64)
+    return stored.shape == computed.shape and bool(
+        np.allclose(stored, computed, rtol=0.0, atol=METRIC_TOLERANCE)
+    )
 
 
 def iter_result_files(results_dir: Path) -> list[Path]:
@@ -177,8 +243,8 @@ def iter_result_files(results_dir: Path) -> list[Path]:
     return sorted(p for p in root.glob("*/*/*/seed*.json") if not p.name.startswith("."))
 
 
-def load_all(results_dir: Path) -> list[Result]:
-    return [load_result(p) for p in iter_result_files(results_dir)]
+def load_all(results_dir: Path, *, verify: bool = True) -> list[Result]:
+    return [load_result(p, verify=verify) for p in iter_result_files(results_dir)]
 
 
 def _jsonable(obj: Any) -> Any:

@@ -17,7 +17,7 @@ class EarlyStopping:
 
     def __init__(self, patience: int | None) -> None:
         self.patience = patience
-        self.best = -1.0
+        self.best = float("-inf")  # any score improves on it (a negated loss too)
         self.best_epoch = 0
         self.best_state: Any = None
         self.bad_epochs = 0

@@ -103,7 +103,12 @@ _COMMON = {
     "expl_max_length": 40,
     "eval_batch_size": 64,
     "backbone": None,
+    # which validation picks the epoch: "sequential" (NDCG@10), "explanation" (teacher-forced
+    # loss on the validation explanations), or "auto": explanation when every task of the run
+    # generates text, sequential otherwise
+    "select_on": "auto",
 }
+SELECT_ON = ("auto", "sequential", "explanation")
 
 
 class P5(Method):
@@ -158,6 +163,11 @@ class P5(Method):
         super().__init__(profile, **params)
         if self.params["ranking"] not in RANKINGS:
             raise ConfigError(f"{self.name}: ranking must be one of {', '.join(RANKINGS)}")
+        if self.params["select_on"] not in SELECT_ON:
+            raise ConfigError(
+                f"method_params.{self.name}.select_on: {self.params['select_on']!r} is not one "
+                f"of {', '.join(SELECT_ON)}"
+            )
         for key in ("seq_template", "unseen_template", "expl_template", "unseen_expl_template"):
             try:
                 get_template(self.params[key])
@@ -282,6 +292,8 @@ class P5(Method):
         valid_idx = np.sort(rng.choice(ctx.split.n_users, size=min(p["valid_users"],
                                                                      ctx.split.n_users),
                                        replace=False))
+        select_on = self._select_on(ctx)
+        valid_expl = self._valid_explanation_samples(ctx)
         stopper = EarlyStopping(p["patience"])
         history: list[dict[str, float]] = []
         n_samples, train_seconds = 0, 0.0
@@ -310,20 +322,28 @@ class P5(Method):
             ndcg = self._valid_ndcg(ctx, valid_idx, p["seq_template"])
             history.append({"epoch": epoch, "loss": total_loss / max(1, sum(map(len, batches))),
                             "valid_ndcg@10": ndcg})
+            if valid_expl:
+                history[-1]["valid_explanation_loss"] = self._mean_loss(valid_expl)
             if ctx.show_progress:
-                tqdm.write(f"{self.name} epoch {epoch}: loss {history[-1]['loss']:.4f} "
-                           f"valid ndcg@10 {ndcg:.4f}")
-            if stopper.step(epoch, ndcg, self._state):
+                tqdm.write(f"{self.name} epoch {epoch}: " + ", ".join(
+                    f"{k} {v:.4f}" for k, v in history[-1].items() if k != "epoch"))
+            score = (-history[-1]["valid_explanation_loss"] if select_on == "explanation"
+                     else ndcg)
+            if stopper.step(epoch, score, self._state):
                 break
         if stopper.best_state is not None:
             self._load_state(stopper.best_state)
         self._train_mode(False)
         unseen = self._valid_ndcg(ctx, valid_idx, p["unseen_template"])
+        best = history[stopper.best_epoch - 1] if stopper.best_epoch else {}
         self.fit_info = {
             "epochs": epoch,
             "best_epoch": stopper.best_epoch,
-            "best_valid_ndcg@10": stopper.best,
-            "valid_ndcg@10_seen_template": stopper.best,
+            "selected_on": select_on,
+            "best_valid_ndcg@10": best.get("valid_ndcg@10"),
+            **({"best_valid_explanation_loss": best["valid_explanation_loss"]}
+               if "valid_explanation_loss" in best else {}),
+            "valid_ndcg@10_seen_template": best.get("valid_ndcg@10"),
             "valid_ndcg@10_unseen_template": unseen,
             "seen_template": p["seq_template"],
             "unseen_template": p["unseen_template"],
@@ -336,6 +356,48 @@ class P5(Method):
             "n_parameters": sum(t.numel() for t in params),
             "ranking": p["ranking"],
         }
+
+    def _select_on(self, ctx: FitContext) -> str:
+        """The validation that picks the epoch (``select_on``, "auto" resolved): a run that only
+        generates text is judged on text, not on a ranking task it does not report."""
+        choice = self.params["select_on"]
+        if choice == "auto":
+            only_text = bool(ctx.task_names) and all(
+                t.split("+")[0] == "explanation" for t in ctx.task_names)
+            choice = "explanation" if only_text else "sequential"
+        if choice == "explanation" and not self._valid_explanation_samples(ctx):
+            raise ConfigError(
+                f"{self.name}: select_on=explanation needs validation explanations, and this "
+                "dataset has none; use select_on: sequential"
+            )
+        return choice
+
+    def _valid_explanation_samples(self, ctx: FitContext) -> list[Sample]:
+        """The validation explanations with the seen evaluation template, as loss samples."""
+        if ctx.explanation is None:
+            return []
+        rows = ctx.explanation.part("valid")
+        template = get_template(self.params["expl_template"])
+        titles = {int(i): t for i, t in zip(ctx.dataset.items["item"], ctx.dataset.items["title"])
+                  if isinstance(t, str) and t}
+        return [
+            Sample(self.eval_source("explanation", template, user=int(u), item=int(i),
+                                    feature=f, title=titles.get(int(i))),
+                   str(e), "explanation", template.id, int(u))
+            for u, i, f, e in zip(rows["user"], rows["item"], rows["feature"],
+                                  rows["explanation"])
+        ]
+
+    @torch.no_grad()
+    def _mean_loss(self, samples: list[Sample]) -> float:
+        """Teacher-forced loss over ``samples`` (mean of the batches' token means, weighted by
+        batch size), in eval mode."""
+        bs = self.params["eval_batch_size"]
+        total = 0.0
+        for start in range(0, len(samples), bs):
+            batch = samples[start : start + bs]
+            total += float(self._loss(batch)) * len(batch)
+        return total / len(samples)
 
     def _build_prompts(self, ctx: FitContext) -> None:
         """Create method-specific trainable prompt parameters (POD); nothing in P5."""

@@ -4,13 +4,22 @@ One leaderboard per (dataset key, task). Everything a renderer shows is computed
 Markdown, LaTeX and CSV views can never disagree about which method won.
 
 Significance follows the ranx reports: every unordered pair of methods is compared on every
-metric column with a paired per-user test, the p-values of all those comparisons in one
-leaderboard form one family that is Holm-corrected, and a method is marked with the letter of
-each method it beats (adjusted p < alpha and a higher mean on the tested users).
+metric column, the p-values of all those comparisons in one leaderboard form one family that is
+Holm-corrected, and a method is marked with the letter of each method it beats. What is tested
+is what the column prints:
+
+* ranking tasks print means over users, tested with a paired per-user test (``test``);
+* generation tasks print corpus statistics (BLEU) and means over examples (ROUGE), tested with
+  paired approximate randomization of that very statistic, examples swapped within each seed
+  (:mod:`benchmark.stats.corpus`).
+
+A mark never contradicts the table: it needs adjusted p < alpha *and* the same sign in the
+tested difference and in the printed means; :func:`mark_disagreements` checks every board.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import string
@@ -32,6 +41,7 @@ __all__ = [
     "Leaderboard",
     "Row",
     "build_leaderboards",
+    "mark_disagreements",
     "method_bibtex",
     "PROTOCOL_FIELDS",
 ]
@@ -54,6 +64,11 @@ PROTOCOL_FIELDS: tuple[tuple[str, str], ...] = (
     ("task", "mask_history"),
     ("task", "metrics"),
 )
+
+#: the test of generation boards, and its resamples (the smallest p is 1 / (R + 1), small enough
+#: to survive Holm over a few hundred comparisons)
+CORPUS_TEST = "corpus-randomization"
+CORPUS_RESAMPLES = 20_000
 
 # a..z then A..Z: single characters keep "ab" unambiguous as two markers.
 _LETTERS = string.ascii_lowercase + string.ascii_uppercase
@@ -87,6 +102,8 @@ class Row:
     sources: list[Path]
     #: mean wall time of answering the task (predict), for the cost chart
     predict_seconds: float | None = None
+    #: what the method answers when it is a reference baseline (``Method.baseline``), else ""
+    baseline: str = ""
 
     @property
     def n_seeds(self) -> int:
@@ -135,6 +152,8 @@ class Leaderboard:
     users_dropped: list[int]
     git_commits: list[str]
     notes: list[str] = field(default_factory=list)
+    #: each seed's protocol record (splits drawn per seed, e.g. explanation, differ in counts)
+    protocol_by_seed: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def legend(self) -> list[tuple[str, str]]:
@@ -160,6 +179,17 @@ def method_bibtex(name: str) -> str:
     except UnknownNameError:
         return ""
     return str(getattr(cls, "bibtex", "") or "").strip()
+
+
+def method_baseline(name: str) -> str:
+    """``Method.baseline`` of a registered method: "" for published methods and unknown names."""
+    from methods import METHODS
+
+    try:
+        cls = METHODS.get(name)
+    except UnknownNameError:
+        return ""
+    return str(getattr(cls, "baseline", "") or "").strip()
 
 
 def build_leaderboards(
@@ -368,6 +398,79 @@ def _pooled_comparisons(
     return out
 
 
+def _text_statistics(res: Result, metrics: Sequence[str]) -> tuple[np.ndarray, dict[str, Any]]:
+    """Per-example sufficient statistics of every column of a generation result, side by side,
+    and each column's statistic over its slice (BLEU from texts, means from stored scores)."""
+    from benchmark.metrics.text import CORPUS_METRICS, bleu_from_statistics, bleu_statistics
+    from benchmark.stats.corpus import columns, mean_of, mean_statistics
+
+    blocks, stats, width = [], {}, 0
+    for m in metrics:
+        if m in CORPUS_METRICS:
+            for name in ("hypothesis", "reference"):
+                if name not in res.per_user:
+                    raise ResultsError(
+                        f"{res.path}: its per-example file has no {name!r} texts, which the "
+                        f"corpus test of {m!r} needs; rerun the entry with --force"
+                    )
+            block = bleu_statistics(m, res.per_user["hypothesis"].tolist(),
+                                    res.per_user["reference"].tolist())
+            stat = functools.partial(bleu_from_statistics, m)
+        else:
+            block, stat = mean_statistics(res.per_user[m]), mean_of
+        stats[m] = columns(stat, width, width + block.shape[1])
+        width += block.shape[1]
+        blocks.append(block)
+    return np.hstack(blocks), stats
+
+
+def _corpus_comparisons(
+    by_method: dict[str, dict[int, Result]], a: str, b: str, seeds: tuple[int, ...],
+    metrics: list[str], cache: dict[Path, tuple[np.ndarray, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Approximate randomization of every column's printed statistic, ``a`` against ``b``,
+    examples paired within each shared seed (their example ids) and swapped within it."""
+    from benchmark.stats.corpus import corpus_randomization_tests
+
+    strata, stats = [], {}
+    for s in seeds:
+        ra, rb = by_method[a][s], by_method[b][s]
+        for r in (ra, rb):
+            if r.path not in cache:
+                cache[r.path] = _text_statistics(r, metrics)
+        (xa, stats), (xb, _) = cache[ra.path], cache[rb.path]
+        _, ia, ib = np.intersect1d(np.asarray(ra.users), np.asarray(rb.users),
+                                   assume_unique=True, return_indices=True)
+        if ia.size:
+            strata.append((xa[ia], xb[ib]))
+    if not strata:
+        return []
+    tests = corpus_randomization_tests(strata, stats, n_resamples=CORPUS_RESAMPLES, seed=0)
+    return [{
+        "metric": m, "a": a, "b": b, "seeds": seeds, "n_users": tests[m].n,
+        "mean_diff": tests[m].observed, "statistic": tests[m].observed,
+        "p_value": tests[m].p_value, "effect_size": float("nan"),
+    } for m in metrics]
+
+
+def mark_disagreements(lb: Leaderboard) -> list[str]:
+    """Every significance mark whose direction the printed means contradict (empty for a sound
+    board): a row marked better than another must show the higher mean in that column."""
+    by_letter = {row.letter: row for row in lb.rows}
+    out = []
+    for row in lb.rows:
+        for m, cell in row.cells.items():
+            for letter in cell.markers:
+                other = by_letter[letter].cells[m]
+                if not cell.mean > other.mean:
+                    out.append(
+                        f"{lb.dataset_key}/{lb.task}: {row.method} is marked better than "
+                        f"{by_letter[letter].method} on {m}, but prints {cell.mean:.6g} against "
+                        f"{other.mean:.6g}"
+                    )
+    return out
+
+
 def _build_one(
     key: tuple[str, str],
     group: list[Result],
@@ -427,6 +530,10 @@ def _build_one(
     letter_of = dict(zip(order, _letters(len(order)), strict=True))
 
     # The test family: every unordered pair of methods on every metric column.
+    generation = first["task"].get("kind") == "generation"
+    if generation:
+        test = CORPUS_TEST
+    text_cache: dict[Path, tuple[np.ndarray, dict[str, Any]]] = {}
     averager = _Averager(by_method)
     varies = {name: len({_canonical(np.asarray(r.users).tolist()) for r in runs.values()}) > 1
               for name, runs in by_method.items()}
@@ -434,6 +541,13 @@ def _build_one(
     for i, a in enumerate(order):
         for b in order[i + 1 :]:
             shared = tuple(sorted(set(by_method[a]) & set(by_method[b])))
+            if generation:
+                if not shared:
+                    notes[f"{a} ({letter_of[a]}) and {b} ({letter_of[b]}) share no seed; not "
+                          "tested (each seed has its own test examples)."] = None
+                    continue
+                pending += _corpus_comparisons(by_method, a, b, shared, metrics, text_cache)
+                continue
             if shared and (varies[a] or varies[b]):
                 # each seed evaluates other units (e.g. the explanation split is drawn per
                 # seed): pair the methods within each seed and pool the (seed, unit) pairs
@@ -479,7 +593,7 @@ def _build_one(
                     "p_value": float(res.p_value), "effect_size": float(res.effect_size),
                 })
     for name in by_method:
-        if varies[name]:
+        if varies[name] and not generation:
             notes[f"{name}: evaluated users (or examples) differ between seeds; tests pair "
                   "methods within each shared seed and pool the (seed, user) pairs."] = None
     p = np.array([c["p_value"] for c in pending], dtype=np.float64)
@@ -496,6 +610,14 @@ def _build_one(
         win = comp.winner(alpha)
         if win is not None:
             lose = comp.b if win == comp.a else comp.a
+            printed = (summaries[win]["means"][comp.metric][0],
+                       summaries[lose]["means"][comp.metric][0])
+            if not printed[0] > printed[1]:
+                # the tested units (shared seeds or users) differ from the printed means'
+                notes[f"{win} ({letter_of[win]}) tests better than {lose} ({letter_of[lose]}) "
+                      f"on {comp.metric} over the {comp.n_users} units both share, but the "
+                      "table's means do not show it; no mark."] = None
+                continue
             beats.setdefault((win, comp.metric), set()).add(lose)
     best = {
         m: max(summaries[meth]["means"][m][0] for meth in order) for m in metrics
@@ -526,6 +648,7 @@ def _build_one(
             bibtex=method_bibtex(method),
             sources=[by_method[method][seed].path for seed in s["seeds"]],
             predict_seconds=s["predict"],
+            baseline=method_baseline(method),
         ))
 
     recs = [r.record for r in group]
@@ -551,7 +674,7 @@ def _build_one(
               f"1-minute load average of {min(loads or [0]):.1f}-{max(loads or [0]):.1f} "
               "(`environment.hardware` of each result): wall times of runs that shared the "
               "machine are inflated; `fit_cpu_seconds` in the results is steadier."] = None
-    return Leaderboard(
+    board = Leaderboard(
         dataset_key=key[0],
         task=key[1],
         metrics=metrics,
@@ -570,7 +693,13 @@ def _build_one(
         git_commits=sorted({str(c) for r in recs
                             if (c := (r.get("environment") or {}).get("git_commit"))}),
         notes=list(notes),
+        protocol_by_seed={int(r["seed"]): dict(r.get("protocol") or {})
+                          for r in sorted(recs, key=lambda r: int(r["seed"]))},
     )
+    wrong = mark_disagreements(board)
+    if wrong:  # impossible by construction above; a guard against future edits
+        raise ResultsError("significance marks contradict the table:\n" + "\n".join(wrong))
+    return board
 
 
 def _train_rate(record: dict[str, Any]) -> float | None:

@@ -19,7 +19,13 @@ from typing import Any
 
 from tabulate import tabulate
 
-from benchmark.leaderboard.build import Leaderboard, Row, build_leaderboards
+from benchmark.leaderboard.build import (
+    CORPUS_RESAMPLES,
+    CORPUS_TEST,
+    Leaderboard,
+    Row,
+    build_leaderboards,
+)
 from benchmark.leaderboard.cards import card_link, card_path, render_card
 from benchmark.leaderboard.charts import DATA_KEY, Chart, charts_for, read_png_text
 from benchmark.results import atomic_write_bytes, atomic_write_text, load_all
@@ -44,6 +50,7 @@ TEST_NAMES = {
     "t": "paired t-test",
     "wilcoxon": "Wilcoxon signed-rank test",
     "randomization": "paired randomization (sign-flip) test",
+    "corpus-randomization": "paired approximate randomization of the printed statistic",
 }
 
 _EXTENSIONS = (".md", ".tex", ".csv")
@@ -103,6 +110,14 @@ def _candidates(lb: Leaderboard) -> str:
 
 def _test_caption(lb: Leaderboard) -> str:
     n = len(lb.comparisons)
+    if lb.test == CORPUS_TEST:
+        return (
+            f"{TEST_NAMES[lb.test]} (corpus BLEU from per-sentence n-gram counts, mean ROUGE), "
+            f"each test example's two outputs swapped at random within its seed, "
+            f"{CORPUS_RESAMPLES:,} resamples, two-sided (Riezler & Maxwell 2005), "
+            f"Holm-corrected over all {n} comparison{'s' if n != 1 else ''} in this table "
+            f"(every method pair × metric), α = {lb.alpha:g}"
+        )
     return (
         f"{TEST_NAMES.get(lb.test, lb.test)} on per-user values averaged over the seeds both "
         f"methods share, Holm-corrected over all {n} comparison{'s' if n != 1 else ''} in "
@@ -120,17 +135,39 @@ def _generation_items(lb: Leaderboard, dataset: str) -> list[tuple[str, str]]:
         ("Split", str(p.get("split"))),
         ("Examples evaluated", _span(lb.users_evaluated)),
     ]
+    seeds = list(lb.protocol_by_seed.values()) or [p]
+    if "duplicates_collapsed" in p:
+        items.append(("Duplicates", f"{p['duplicates_collapsed']:,} reviews repeated an earlier "
+                      "(user, text) example and were folded into it"))
+    if all("verbatim_overlap" in s for s in seeds):
+        worst = {k: max(s["verbatim_overlap"].get(k, 0.0) for s in seeds)
+                 for k in ("valid", "test")}
+        items.append(("Verbatim overlap", "share of references equal to a training reference "
+                      "(case/space-normalised), largest over seeds: " + _parts(worst, "{:.1%}")))
+    else:
+        items.append(("Verbatim overlap", "not measured by these results' split"))
+    if all("users_without_training" in s for s in seeds):
+        cold = {k: _span([s["users_without_training"][k] for s in seeds])
+                for k in ("valid", "test")}
+        items.append(("Cold users", "evaluated examples whose user has no training "
+                      "explanation: " + _parts(cold, "{}") + " (over seeds); every evaluated "
+                      "item has one"))
     for metric in lb.metrics:
         if metric in TEXT_METRICS:
             items.append((metric, TEXT_METRICS[metric]))
     items.append((
         "Significance",
-        "on per-example scores (sentence-level BLEU is smoothed; the table's BLEU is the "
-        "unsmoothed corpus value)",
+        "each column's own statistic is tested (the table's corpus BLEU, not smoothed "
+        "sentence BLEU), by approximate randomization over the test examples",
     ))
     if lb.git_commits:
         items.append(("Code", ", ".join(c[:12] for c in lb.git_commits)))
     return items
+
+
+def _parts(values: dict[str, Any], fmt: str) -> str:
+    """``{"valid": x, "test": y}`` of one seed's protocol as "valid x, test y"."""
+    return ", ".join(f"{k} {fmt.format(values[k])}" for k in ("valid", "test") if k in values)
 
 
 def _protocol_items(lb: Leaderboard) -> list[tuple[str, str]]:
@@ -192,7 +229,8 @@ def to_markdown(lb: Leaderboard) -> str:
     body = [
         [
             row.letter,
-            f"[{_md_escape(row.method)}]({card_link(lb, row.method)})",
+            f"[{_md_escape(row.method)}]({card_link(lb, row.method)})"
+            + (" (baseline)" if row.baseline else ""),
             *(_md_cell(row, m) for m in lb.metrics),
             _seeds(row),
             _fit(row.fit_seconds),
@@ -228,6 +266,13 @@ def to_markdown(lb: Leaderboard) -> str:
             "*Bars: 95% confidence intervals of the mean over seeds (Student t from the "
             "table's std, clipped at 0); a method with one seed has none.*"
         )
+    baselines = [row for row in lb.rows if row.baseline]
+    if baselines:
+        out += ["", "## Baselines", "",
+                "Reference points, not published methods: a row that does not beat them has "
+                "not shown what it adds.", ""]
+        out += [f"- **{_md_escape(row.method)}**: {_md_escape(row.baseline)}"
+                for row in baselines]
     refs = [row for row in lb.rows if row.bibtex]
     if refs:
         out += ["", "## References", ""]
@@ -313,7 +358,7 @@ def to_latex(lb: Leaderboard) -> str:
     for row in lb.rows:
         cells = [
             row.letter,
-            tex_escape(row.method),
+            tex_escape(row.method) + (r" {\scriptsize (baseline)}" if row.baseline else ""),
             *(_tex_cell(row, m) for m in lb.metrics),
             tex_escape(_seeds(row)),
             tex_escape(_fit(row.fit_seconds)),
@@ -339,7 +384,7 @@ def _csv_float(x: float | None) -> str:
 
 def to_csv(lb: Leaderboard) -> str:
     """One row per method, full-precision numbers; ``<metric>_better_than`` holds the markers."""
-    header = ["dataset", "task", "rank", "letter", "method", "n_seeds", "seeds"]
+    header = ["dataset", "task", "rank", "letter", "method", "baseline", "n_seeds", "seeds"]
     for m in lb.metrics:
         header += [f"{m}_mean", f"{m}_std", f"{m}_best", f"{m}_better_than"]
     header += ["fit_seconds", "train_samples_per_second", "predict_users_per_second",
@@ -349,7 +394,8 @@ def to_csv(lb: Leaderboard) -> str:
     writer.writerow(header)
     for rank, row in enumerate(lb.rows, start=1):
         line: list[Any] = [
-            lb.dataset_key, lb.task, rank, row.letter, row.method, row.n_seeds,
+            lb.dataset_key, lb.task, rank, row.letter, row.method, int(bool(row.baseline)),
+            row.n_seeds,
             " ".join(str(s) for s in row.seeds),
         ]
         for m in lb.metrics:

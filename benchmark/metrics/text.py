@@ -189,6 +189,68 @@ def rouge_score_package(
     return {k: 100.0 * np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
 
+# ---- sufficient statistics: what a corpus-level significance test resamples -----------------
+
+#: columns that are corpus statistics (not the mean of per-example values)
+CORPUS_METRICS = ("bleu-1", "bleu-4", "sacrebleu")
+
+#: (sacrebleu BLEU options, max n-gram order) of each corpus column, as in :func:`text_metrics`
+_BLEU_SETTINGS: dict[str, dict] = {
+    "bleu-1": {"tokenize": "none", "smooth_method": "none", "max_ngram_order": 1},
+    "bleu-4": {"tokenize": "none", "smooth_method": "none", "max_ngram_order": 4},
+    "sacrebleu": {},  # library defaults: 13a, exp smoothing, order 4
+}
+
+_NO_MATCH_LOG = -9999999999.0  # sacrebleu's log(0)
+
+
+def bleu_statistics(
+    metric: str, hypotheses: Sequence[str], references: Sequence[str]
+) -> np.ndarray:
+    """Per-example BLEU sufficient statistics ``[n, 2 + 2 * order]`` for ``metric`` (one of
+    :data:`CORPUS_METRICS`): hypothesis length, reference length, matched n-grams per order,
+    total n-grams per order. Summed over examples they give the corpus score
+    (:func:`bleu_from_statistics`)."""
+    hyps, refs = _check_pairs(hypotheses, references)
+    if metric not in _BLEU_SETTINGS:
+        raise ValueError(f"{metric!r} is not a corpus BLEU column; known: {list(_BLEU_SETTINGS)}")
+    bleu = BLEU(**_BLEU_SETTINGS[metric])
+    # sacrebleu sums exactly these rows for its corpus score; the method is private but stable
+    # across 2.x, and a test checks the sums against corpus_score
+    return np.asarray(bleu._extract_corpus_statistics(hyps, [refs]), dtype=np.float64)
+
+
+def bleu_from_statistics(metric: str, summed: np.ndarray) -> np.ndarray:
+    """Corpus BLEU (x100) for each row of summed :func:`bleu_statistics` ``[R, k]``: sacrebleu's
+    ``compute_bleu`` (smoothing ``none`` or ``exp``, no effective order), vectorised."""
+    settings = {"smooth_method": "exp", "max_ngram_order": 4, **_BLEU_SETTINGS[metric]}
+    order = int(settings["max_ngram_order"])
+    exp_smoothing = settings["smooth_method"] == "exp"
+    s = np.atleast_2d(np.asarray(summed, dtype=np.float64))
+    sys_len, ref_len = s[:, 0], s[:, 1]
+    correct, total = s[:, 2 : 2 + order], s[:, 2 + order : 2 + 2 * order]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bp = np.where(sys_len < ref_len,
+                      np.where(sys_len > 0, np.exp(1.0 - ref_len / np.maximum(sys_len, 1)), 0.0),
+                      1.0)
+    log_sum = np.zeros(len(s))
+    alive = np.ones(len(s), dtype=bool)  # no order with zero total n-grams seen yet
+    smooth = np.ones(len(s))
+    for n in range(order):
+        alive &= total[:, n] > 0
+        hit = alive & (correct[:, n] > 0)
+        miss = alive & (correct[:, n] == 0)
+        p = np.zeros(len(s))
+        p[hit] = 100.0 * correct[hit, n] / total[hit, n]
+        if exp_smoothing:
+            smooth = np.where(miss, smooth * 2.0, smooth)
+            p[miss] = 100.0 / (smooth[miss] * total[miss, n])
+        with np.errstate(divide="ignore"):
+            log_sum += np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), _NO_MATCH_LOG)
+    score = bp * np.exp(log_sum / order)
+    return np.where(correct.sum(1) > 0, score, 0.0)
+
+
 def text_metrics(
     hypotheses: Sequence[str], references: Sequence[str]
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:

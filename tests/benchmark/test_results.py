@@ -24,10 +24,10 @@ def record(seed=0):
 def test_round_trip(tmp_path):
     per_user = {"users": np.arange(4), "rank": np.array([1, 2, 30, 4]),
                 "hr@10": np.array([1.0, 1, 0, 1])}
-    path = write_result(tmp_path, record(), per_user)
+    path = write_result(tmp_path, {**record(), "metrics": {"hr@10": 0.75}}, per_user)
     assert path == result_paths(tmp_path, "toy", "sequential", "pop", 0)[0]
     res = load_result(path)
-    assert res.record["metrics"] == {"hr@10": 0.5}
+    assert res.record["metrics"] == {"hr@10": 0.75}
     assert res.key == ("toy", "sequential", "pop", 0)
     for k, v in per_user.items():
         assert np.array_equal(res.per_user[k], v)

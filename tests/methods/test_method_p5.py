@@ -25,7 +25,7 @@ def trained(walk):
     out = {}
     for cls in (P5, POD):
         torch.manual_seed(0)
-        model = cls(epochs=6, **TINY)
+        model = cls(epochs=8, **TINY)
         model.fit(FitContext(dataset=ds, split=split, seed=0, show_progress=False,
                              explanation=prepare(ds, split, 0)))
         out[cls.name] = model
@@ -108,3 +108,24 @@ def test_free_generation_counts_invalid_outputs(trained, walk):
     # every valid distinct output ranks; nothing is invented for invalid ones
     assert int(found.sum()) <= info["generated_ids"] - info["invalid_ids"]
     assert (found >= 1).any()
+
+
+def test_text_only_runs_pick_the_epoch_on_explanation_loss(trained, walk):
+    ds, split = walk
+    # a run that also ranks keeps selecting on sequential NDCG@10 (the fixture passes no tasks)
+    assert trained["p5"].fit_info["selected_on"] == "sequential"
+    torch.manual_seed(0)
+    model = P5(epochs=3, **TINY)
+    model.fit(FitContext(dataset=ds, split=split, seed=0, show_progress=False,
+                         explanation=prepare(ds, split, 0),
+                         task_names=("explanation", "explanation+prompt=unseen")))
+    info = model.fit_info
+    assert info["selected_on"] == "explanation"
+    losses = [h["valid_explanation_loss"] for h in info["history"]]
+    assert info["best_epoch"] == 1 + int(np.argmin(losses))
+    assert info["best_valid_explanation_loss"] == min(losses)
+
+
+def test_select_on_is_checked():
+    with pytest.raises(Exception, match="select_on"):
+        P5(select_on="bleu", **TINY)

@@ -32,7 +32,11 @@ def walk_dataset(twins: tuple[int, ...] = ()) -> tuple[Dataset, Split]:
     f = pd.DataFrame(rows, columns=["u", "i", "t"])
     reviews = pd.DataFrame({
         "user": f.u, "item": f.i, "rating": 5.0, "summary": "",
-        "text": [f"item {i} is a fine thing to own." for i in f.i], "timestamp": f.t,
+        # two wordings per item, so that a text group can be evaluated while the item's other
+        # group trains (the explanation split groups identical texts and covers every item)
+        "text": [f"item {i} is a fine thing to own{' for me' if u % 3 == 0 else ''}."
+                 for u, i in zip(f.u, f.i)],
+        "timestamp": f.t,
     })  # fmt: skip
     ds = build_dataset(name="walk", source="mem", content_hash="h", format="test",
                        users=f.u, items=f.i, timestamps=f.t, reviews=reviews)  # fmt: skip

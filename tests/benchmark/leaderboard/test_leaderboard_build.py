@@ -59,14 +59,14 @@ def test_holm_is_applied_over_the_whole_family(make_result, load):
     assert 0.025 < raw < 0.05  # significant alone, not after doubling
     make_result("alpha", 0, values=va)
     make_result("beta", 0, values=vb)
-    lb = _only(build_leaderboards(load()))
+    lb = _only(build_leaderboards(load(verify=False)))
     hr = next(c for c in lb.comparisons if c.metric == "hr@10")
     assert hr.p_value == pytest.approx(raw)
     assert hr.p_adjusted == pytest.approx(2 * raw)
     assert hr.p_adjusted > lb.alpha
     assert lb.row("alpha").cells["hr@10"].markers == ()
     # at a looser alpha the same comparison survives the correction
-    lb10 = _only(build_leaderboards(load(), alpha=0.1))
+    lb10 = _only(build_leaderboards(load(verify=False), alpha=0.1))
     assert lb10.row("alpha").cells["hr@10"].markers == ("b",)
     assert lb10.row("beta").cells["hr@10"].markers == ()
 
@@ -76,7 +76,7 @@ def test_mean_and_std_over_seeds(make_result, load):
     make_result("m", 1, values=np.full(50, 0.3), n_users=50)
     make_result("m", 2, values=np.full(50, 0.5), n_users=50)
     make_result("single", 0, values=np.full(50, 0.2), n_users=50)
-    lb = _only(build_leaderboards(load()))
+    lb = _only(build_leaderboards(load(verify=False)))
     cell = lb.row("m").cells["ndcg@10"]
     assert cell.mean == pytest.approx(0.3)
     assert cell.std == pytest.approx(0.2)  # ddof=1
@@ -91,7 +91,7 @@ def test_best_per_column_and_sort_by_ndcg(make_result, load):
     ndcg_winner = {"hr@10": np.full(n, 0.5), "ndcg@10": np.full(n, 0.4)}
     make_result("hr_first", 0, values=hr_winner, n_users=n)
     make_result("ndcg_first", 0, values=ndcg_winner, n_users=n)
-    lb = _only(build_leaderboards(load()))
+    lb = _only(build_leaderboards(load(verify=False)))
     assert lb.main_metric == "ndcg@10"
     assert [r.method for r in lb.rows] == ["ndcg_first", "hr_first"]
     assert lb.row("hr_first").cells["hr@10"].best
@@ -228,7 +228,7 @@ def test_nan_per_user_values_name_the_files(make_result, load):
     make_result("ok", 0)
     broken = make_result("broken", 0, values=values)
     with pytest.raises(ResultsError, match="NaN") as err:
-        build_leaderboards(load())
+        build_leaderboards(load(verify=False))
     assert str(broken) in str(err.value)
 
 
