@@ -2,7 +2,8 @@
 ``compare``.
 
 Errors caused by input (unknown names, malformed files, bad config) print one clear line and
-exit with status 2; anything else is a bug and keeps its traceback.
+exit with status 2; Ctrl-C prints one line and exits with status 130; anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -10,12 +11,23 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from benchmark.errors import RecbenchError
 
+#: exit status after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2)
+INTERRUPTED = 130
+
+
+def _add_parser(sub: argparse._SubParsersAction, name: str, **kw: Any) -> argparse.ArgumentParser:
+    """A subcommand that takes only whole flag names: with abbreviations, ``--seed`` would
+    silently stand for ``--seeds``."""
+    return sub.add_parser(name, allow_abbrev=False, **kw)
+
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = _add_parser(
+        sub,
         "run",
         help="run methods on datasets and tasks, writing one result per entry",
         description="Run a (dataset x task x method x seed) matrix. Every flag can also be set "
@@ -85,7 +97,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     cfg = load_config(args.config, overrides)
     runner = Runner(cfg)
-    paths = runner.run()
+    try:
+        paths = runner.run()
+    except KeyboardInterrupt:
+        done, total = runner.interrupted_counts()
+        when = f"after {done} of {total} entries" if total is not None else "before any entry ran"
+        print(f"interrupted {when}; rerun the same command to resume", file=sys.stderr)
+        return INTERRUPTED
     print(f"wrote {len(paths)} result(s) under {cfg.results_dir}/; skipped {runner.skipped} "
           "already finished")
     return 0
@@ -173,25 +191,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark",
         description="recbench: run LLM recommenders and baselines on shared task definitions.",
+        allow_abbrev=False,  # see _add_parser
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
-    sub.add_parser("list", help="show methods, tasks, datasets and data formats")
-    a = sub.add_parser("audit", help="leak audit: share of targets equal to max history id + 1")
+    _add_parser(sub, "list", help="show methods, tasks, datasets and data formats")
+    a = _add_parser(sub, "audit", help="leak audit: share of targets equal to max history id + 1")
     a.add_argument("--datasets", default="ml-100k")
     a.add_argument("--data-format", dest="data_format")
     a.add_argument("--seed", type=int, default=0, help="seed of the random re-indexing")
-    lb = sub.add_parser("leaderboard", help="render leaderboards from results")
+    lb = _add_parser(sub, "leaderboard", help="render leaderboards from results")
     lb.add_argument("--results-dir", dest="results_dir", default="results")
     lb.add_argument("--out", default="leaderboards")
     lb.add_argument("--test", default="t", help="paired test: t, wilcoxon or randomization")
     lb.add_argument("--alpha", type=float, default=0.05)
     lb.add_argument("--check", action="store_true", help="exit 1 if leaderboards are stale")
-    c = sub.add_parser("cite", help="BibTeX for the suite and the methods (and datasets) used")
+    c = _add_parser(sub, "cite", help="BibTeX for the suite and the methods (and datasets) used")
     c.add_argument("--methods", help="comma-separated method names (default: every method)")
     c.add_argument("--datasets", help="comma-separated registry names, formats or paths")
-    cmp = sub.add_parser(
-        "compare", help="paired test between two result files of any kind",
+    cmp = _add_parser(
+        sub, "compare", help="paired test between two result files of any kind",
         description="Pair the per-sample scores of two results by user (or example) id and "
         "test A against B: two methods, two seeds or two task variants.",
     )
@@ -221,3 +240,6 @@ def main(argv: list[str] | None = None) -> int:
     except RecbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a run's entries: one line, no traceback
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,7 @@ class RunConfig:
         for key in ("methods", "datasets", "tasks", "seeds"):
             if not getattr(self, key):
                 raise ConfigError(f"{key}: empty; give at least one")
+        check_seeds(self.seeds)
         if self.batch_size < 1:
             raise ConfigError(f"batch_size: must be a positive integer, got {self.batch_size}")
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
@@ -105,6 +107,25 @@ class RunConfig:
                 "config.json); hub names are not downloaded. Leave it unset for the embedded "
                 "SmolLM2-135M-Instruct."
             )
+
+
+#: numpy's legacy seeding (``np.random.seed``) takes 0 <= seed < 2**32
+SEED_LIMIT = 2**32
+
+
+def check_seeds(seeds: list[int]) -> None:
+    """Refuse a seed numpy cannot take, or one given twice, before anything is written (a bad
+    seed would fail only when its run starts, after the earlier seeds' results; a repeated one
+    would run and be reported twice)."""
+    for seed in seeds:
+        integral = isinstance(seed, numbers.Integral) and not isinstance(seed, bool)
+        if not integral or not 0 <= seed < SEED_LIMIT:
+            raise ConfigError(
+                f"seeds: {seed!r} is out of range; expected integers 0 <= seed < 2**32"
+            )
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"seeds: {repeated[0]} is given more than once; list each seed once")
 
 
 def check_backend(name: str) -> None:

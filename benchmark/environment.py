@@ -25,7 +25,7 @@ _OUTPUT_DIRS = ("results", "leaderboards")
 
 
 @functools.cache
-def git_state() -> dict[str, Any]:
+def git_state(root: Path = REPO_ROOT) -> dict[str, Any]:
     """Commit of the code that ran and whether the tree differed from it: any change to a
     tracked file, or any untracked file outside ``results/`` and ``leaderboards/`` (a config, a
     new module). Without git (or outside a work tree) both are ``"unknown"``: nothing proves
@@ -34,7 +34,7 @@ def git_state() -> dict[str, Any]:
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(
-                ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
             )
         except (OSError, subprocess.SubprocessError):
             return None

@@ -5,8 +5,11 @@ the fit time recorded in each task's result is that one fit. That fit and its ta
 run (``RunSpec``), the unit an executor (``--executor local|ray``) places. Finished entries (a
 result JSON with the same config hash) are skipped unless ``force``: the plan leaves them out
 and each run checks again before fitting, so a killed run resumes at the first entry without a
-result. All names, datasets and existing results are checked before any training starts, so
-bad input never leaves a half-written results directory.
+result. A result counts as finished only when its JSON parses and its per-user file matches the
+sha256 recorded in it (``benchmark.resume``); anything else is rerun, and the run says so. All
+names, datasets, the results directory and the stored samples the runs will read are checked
+before any training starts (``benchmark.preflight``), so bad input never leaves a half-written
+results directory.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,22 +28,25 @@ from tqdm.auto import tqdm
 
 from benchmark.config import LLMSpec, RunConfig, check_backend, stable_hash
 from benchmark.data import load_dataset
-from benchmark.data.schema import Dataset
+from benchmark.data.schema import TITLES_IDGENREC, Dataset
 from benchmark.environment import PeakMemory, environment
 from benchmark.errors import ConfigError, ResultsError
 from benchmark.executors import RunSpec, describe, get_executor
 from benchmark.metrics import metric_vectors, rank_full_catalogue, target_ranks
-from benchmark.results import dataset_key, read_record, result_paths, write_result
+from benchmark.preflight import check_candidates, check_results_dir, check_user_sample
+from benchmark.results import dataset_key, result_paths, write_result
+from benchmark.resume import is_finished, read_entry, sidecar_problem
 from methods import METHODS, FitContext, Method
 from tasks import TASKS, EvalRequests, RankingTask
 from tasks.base import parse_variant
-from tasks.explanation import ExplanationData, ExplanationTask, split_checks
+from tasks.explanation import ExplanationData, ExplanationTask, build_examples, split_checks
 from tasks.explanation import prepare as prepare_explanation
 from tasks.indexing import reindex
 from tasks.leak import leak_audit
+from tasks.quirks import data_quirks
 from tasks.ranking import build_requests
 from tasks.sampling import USER_SAMPLE_RULE
-from tasks.split import Split, leave_one_out
+from tasks.split import MIN_INTERACTIONS, Split, leave_one_out
 
 Task = RankingTask | ExplanationTask
 
@@ -124,6 +131,8 @@ class Runner:
         self.tasks: dict[str, Task] = {}
         #: entries left out of the last ``run()`` because they were finished
         self.skipped = 0
+        #: result JSONs the last ``run()`` set out to write (None before its plan is made)
+        self.planned: list[Path] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # a built model (and its engine processes) stays where it was built
@@ -219,8 +228,14 @@ class Runner:
         """Fail before any training when a task cannot be built from ``ds``."""
         candidate_tasks = [t for t in tasks.values()
                            if isinstance(t, RankingTask) and t.kind == "candidates"]
+        sequences = ds.sequences()
+        if not any(len(s) >= MIN_INTERACTIONS for s in sequences):
+            raise ConfigError(
+                f"dataset {ds.name!r} ({ds.source}): no user has the {MIN_INTERACTIONS} "
+                "interactions a leave-one-out split needs"
+            )
         if candidate_tasks:
-            most = max((len(np.unique(s)) for s in ds.sequences()), default=0)
+            most = max((len(np.unique(s)) for s in sequences), default=0)
             for task in candidate_tasks:
                 if ds.n_items - most < task.n_negatives:
                     fit = max(1, ds.n_items - most)
@@ -236,10 +251,53 @@ class Runner:
                 f"dataset {ds.name!r} has no review text, which task(s) {needs_reviews} need; "
                 "use a review dataset (for example an amazon2018 file) for them"
             )
+        if _has_review_text(ds):
+            build_examples(ds)  # every run of a review dataset prepares them (see _run_one)
+
+    def _check_samples(self, specs: list[RunSpec]) -> None:
+        """Fail before any training when a stored candidate list or user sample that a planned
+        run will read is damaged or was drawn for other data (it is read only after the fit)."""
+        users: dict[str, np.ndarray] = {}
+        for spec in specs:
+            ds = self.datasets[spec.dataset]
+            if ds.name not in users:
+                users[ds.name] = leave_one_out(ds).users
+            key = dataset_key(ds.name, self.cfg.id_indexing)
+            for name in spec.tasks:
+                task = self.tasks[name]
+                if not isinstance(task, RankingTask):
+                    continue
+                task_dir = self.results_dir / key / name
+                cand_path = task_dir / f"candidates-seed{spec.seed}.npz"
+                if task.kind == "candidates" and cand_path.exists():
+                    check_candidates(
+                        cand_path, content_hash=ds.content_hash, users=users[ds.name],
+                        n_candidates=task.n_negatives + 1, results_dir=self.results_dir,
+                    )
+                sampled = task.eval_users is not None and task.eval_users < len(users[ds.name])
+                if sampled and (task_dir / "users.npz").exists():
+                    check_user_sample(
+                        task_dir / "users.npz", content_hash=ds.content_hash,
+                        population=users[ds.name], requested=int(task.eval_users),
+                        results_dir=self.results_dir,
+                    )
+
+    def _warn_generated_titles(self) -> None:
+        """Say at the start when an LLM method will read generated ids as item titles."""
+        llm = [m for m in self.methods if uses_llm(m)]
+        for ds in self.datasets.values():
+            if llm and ds.titles_origin == TITLES_IDGENREC:
+                print(
+                    f"warning: dataset {ds.name!r} has no item titles, only {TITLES_IDGENREC}; "
+                    f"the LLM method(s) {', '.join(llm)} will read those ids as titles",
+                    file=sys.stderr,
+                )
 
     def _pending(
-        self, ds: Dataset, tasks: dict[str, Task], method: str, seed: int
+        self, ds: Dataset, tasks: dict[str, Task], method: str, seed: int, *, say: bool = True
     ) -> list[str]:
+        """The tasks whose entry is not finished. An entry that cannot be verified (see
+        ``benchmark.resume``) is rerun, with one line saying why when ``say``."""
         key = dataset_key(ds.name, self.cfg.id_indexing)
         todo = []
         for name, task in tasks.items():
@@ -247,19 +305,36 @@ class Runner:
             if self.cfg.force or not json_path.exists():
                 todo.append(name)
                 continue
-            record = read_record(json_path)
-            want = stable_hash(entry_config(self.cfg, ds, task, method, seed))
-            if record.get("config_hash") != want:
-                raise ResultsError(
-                    f"{json_path} was produced with a different configuration (config hash "
-                    f"{str(record.get('config_hash'))[:12]} != {want[:12]}). Use --force to "
-                    "overwrite it or --results-dir to write elsewhere."
-                )
+            record = read_entry(json_path)
+            if record is None:
+                problem: str | None = "its JSON does not parse"
+            else:
+                want = stable_hash(entry_config(self.cfg, ds, task, method, seed))
+                if record.get("config_hash") != want:
+                    raise ResultsError(
+                        f"{json_path} was produced with a different configuration (config hash "
+                        f"{str(record.get('config_hash'))[:12]} != {want[:12]}). Use --force to "
+                        "overwrite it or --results-dir to write elsewhere."
+                    )
+                problem = sidecar_problem(json_path, record)
+            if problem is not None:
+                if say:
+                    print(f"rerunning {json_path}: {problem}", file=sys.stderr)
+                todo.append(name)
         return todo
+
+    def interrupted_counts(self) -> tuple[int, int | None]:
+        """How many of the entries the last ``run()`` planned are finished now, of how many
+        (None before the plan was made): what an interrupted run reports."""
+        if self.planned is None:
+            return 0, None
+        return sum(is_finished(p) for p in self.planned), len(self.planned)
 
     # ---- the run ----------------------------------------------------------------------
     def run(self) -> list[Path]:
+        self.planned = None
         self.methods, self.tasks = self._check_names()
+        check_results_dir(self.results_dir)
         self.datasets = {}
         for d in self.cfg.datasets:
             ds = load_dataset(d, self.cfg.data_format, options=self.cfg.data_options)
@@ -272,6 +347,9 @@ class Runner:
         for ds in self.datasets.values():
             self._check_data(ds, self.tasks)
         specs = self.plan()
+        self._check_samples(specs)
+        self._warn_generated_titles()
+        self.planned = [self._json_path(spec, t) for spec in specs for t in spec.tasks]
         executor = get_executor(self.cfg.executor, self.cfg.address)
         if executor.name == "local":
             return executor.run(specs, self.execute, progress=self.cfg.progress)
@@ -294,11 +372,17 @@ class Runner:
                         )
         return specs
 
+    def _json_path(self, spec: RunSpec, task: str) -> Path:
+        key = dataset_key(spec.dataset, self.cfg.id_indexing)
+        return result_paths(self.results_dir, key, task, spec.method, spec.seed)[0]
+
     def execute(self, spec: RunSpec) -> list[Path]:
         """Do one run: fit once and answer its tasks that are still unfinished (checked again
         here: another process may have finished some since the plan was made)."""
         ds = self.datasets[spec.dataset]
-        todo = self._pending(ds, {t: self.tasks[t] for t in spec.tasks}, spec.method, spec.seed)
+        todo = self._pending(
+            ds, {t: self.tasks[t] for t in spec.tasks}, spec.method, spec.seed, say=False
+        )
         if not todo:
             return []
         device = self._run_device(spec)
@@ -375,6 +459,10 @@ class Runner:
                 predict_seconds = time.perf_counter() - t0
                 predict_cpu_seconds = time.process_time() - c0
             n = len(per_user["users"])
+            if isinstance(task, RankingTask):
+                protocol["data_quirks"] = data_quirks(
+                    ds, targets_in_history=protocol["targets_in_history"], n_evaluated=n
+                )
             corpus = extra.pop("corpus_metrics", None)
             metrics = corpus or {m: float(np.mean(per_user[m])) for m in task.metrics}
             entry = entry_config(cfg, ds, task, method_cls.name, seed)

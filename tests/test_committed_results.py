@@ -35,3 +35,20 @@ def test_committed_result_matches_current_code(path):
     assert now == stored
     assert stable_hash(now) == rec["config_hash"]
     assert len(res.users) == rec["users_evaluated"]
+
+
+@pytest.mark.skipif(not FILES, reason="no committed results")
+def test_every_committed_mark_agrees_with_the_printed_means():
+    from benchmark.leaderboard import build_leaderboards
+    from benchmark.leaderboard.build import mark_disagreements
+    from benchmark.results import load_all
+
+    boards = build_leaderboards(load_all(RESULTS))
+    assert boards
+    assert [w for lb in boards for w in mark_disagreements(lb)] == []
+    for lb in boards:
+        if lb.task_info.get("kind") == "generation":
+            # explanation boards: no test reference is a training reference, in any seed
+            for seed, protocol in lb.protocol_by_seed.items():
+                assert protocol["verbatim_overlap"] == {"valid": 0.0, "test": 0.0}, seed
+                assert protocol["items_without_training"] == {"valid": 0, "test": 0}, seed

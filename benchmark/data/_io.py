@@ -19,6 +19,9 @@ from benchmark.errors import DataError
 
 _INT = re.compile(r"\s*[+-]?\d+\s*")
 _LINE = re.compile(r"line (\d+)")
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+#: how pandas renames a repeated header name: ``x``, ``x.1``, ``x.2``
+_MANGLED = re.compile(r"\.\d+$")
 
 
 def read_table(
@@ -54,10 +57,9 @@ def read_table(
         what = "a header line" if header else "data lines"
         raise DataError(f"file is empty; expected {what}", path=label) from None
     except pd.errors.ParserError as exc:
-        match = _LINE.search(str(exc))
-        line = int(match.group(1)) if match else None
-        hint = f"expected {expected}" if expected else "expected a constant number of fields"
-        raise DataError(f"malformed line ({exc}); {hint}", path=label, line=line) from None
+        raise _malformed(
+            exc, label=label, header=header, quoting=quoting, expected=expected
+        ) from None
     except UnicodeDecodeError as exc:
         line = _bad_text_line(data, encoding)
         raise DataError(
@@ -65,6 +67,8 @@ def read_table(
         ) from None
     except FileNotFoundError:
         raise DataError("file not found", path=label) from None
+    if header and any(_MANGLED.search(str(c)) for c in frame.columns):
+        _check_unique_header(data, label=label, sep=sep, encoding=encoding, quoting=quoting)
     if len(frame.columns):
         first = frame.iloc[:, 0].to_numpy()
         maybe = np.flatnonzero(first == "")
@@ -72,6 +76,53 @@ def read_table(
             blank = (frame.iloc[maybe] == "").all(axis=1)
             frame = frame.drop(index=blank.index[blank.to_numpy()])
     return frame
+
+
+def _malformed(
+    exc: Exception, *, label: object, header: bool, quoting: int, expected: str
+) -> DataError:
+    """One line for pandas' tokenizer error. A line with more fields than the first names that
+    line and its count: the fix is in the row, not in the header or the layout."""
+    text = " ".join(str(exc).split())  # pandas' message ends in a newline
+    match = _FIELDS.search(text)
+    if match:
+        want, line, saw = (int(g) for g in match.groups())
+        first = "the header" if header else "the first line"
+        quote = "" if quoting == csv.QUOTE_NONE else ", or quote a value that holds the separator"
+        return DataError(
+            f"this line has {saw} fields, but {first} has {want}; remove the extra field(s) "
+            f"from it{quote}",
+            path=label,
+            line=line,
+        )
+    match = _LINE.search(text)
+    line = int(match.group(1)) if match else None
+    hint = f"expected {expected}" if expected else "expected a constant number of fields"
+    return DataError(f"malformed line ({text}); {hint}", path=label, line=line)
+
+
+def _check_unique_header(
+    data: Path | bytes, *, label: object, sep: str, encoding: str, quoting: int
+) -> None:
+    """Name a repeated header column as the file spells it (pandas renames the second ``x`` to
+    ``x.1``, a name the user never wrote)."""
+    if isinstance(data, bytes):
+        raw = data.split(b"\n", 1)[0]
+    else:
+        with open(data, "rb") as fh:
+            raw = fh.readline()
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    text = raw.decode(codec).rstrip("\r\n")
+    names = next(csv.reader([text], delimiter=sep, quoting=quoting), [])
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataError(
+                f"column {name!r} appears more than once in the header; name each column once",
+                path=label,
+                line=1,
+            )
+        seen.add(name)
 
 
 def require_rows(frame: pd.DataFrame, *, label: object, expected: str) -> None:

@@ -5,6 +5,8 @@ timestamps, so an item's position in its line (0-based) is its timestamp. The in
 kept as raw ids so that "original" indexing reproduces P5's shipped numbering (and its
 well-known leak); the ASIN behind each item id goes into the ``asin`` column of
 ``Dataset.items``. Titles, when a titles file is present, are keyed by ASIN (or by item id).
+IDGenRec's file holds ids generated from item metadata, not titles; a dataset loaded with it
+says so (``Dataset.titles_origin``).
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ import pandas as pd
 from benchmark.data._io import as_dir, default_name, require_dir, require_file
 from benchmark.data.cache import load_or_parse
 from benchmark.data.hashing import content_hash
-from benchmark.data.schema import Dataset, build_dataset
+from benchmark.data.schema import TITLES_IDGENREC, Dataset, build_dataset
 from benchmark.errors import DataError
 
 FORMAT = "p5"
 SEQUENTIAL = ("sequential_data.txt", "sequential.txt")
 DATAMAPS = "datamaps.json"
-TITLES = ("idgenrec/item_generative_indexing_phase_0.txt", "item_titles.txt")
+#: IDGenRec's generated textual item ids, what P5 releases without titles ship in their place
+IDGENREC_TITLES = "idgenrec/item_generative_indexing_phase_0.txt"
+TITLES = (IDGENREC_TITLES, "item_titles.txt")
 FILES = (
     "sequential_data.txt or sequential.txt ('user item item ...'), datamaps.json, optional "
     "idgenrec/item_generative_indexing_phase_0.txt or item_titles.txt ('ASIN title ...')"
@@ -57,7 +61,7 @@ def load(
     if titles is not None:
         sources.append(("titles", titles))
     digest = content_hash(sources, format=FORMAT)
-    return load_or_parse(
+    dataset = load_or_parse(
         digest,
         lambda: parse(seq, maps, titles),
         name=name or default_name(seq.parent),
@@ -65,6 +69,10 @@ def load(
         cache_dir=cache_dir,
         use_cache=use_cache,
     )
+    # set on every load, so entries cached before this was recorded say it too
+    if titles is not None and titles.relative_to(seq.parent).as_posix() == IDGENREC_TITLES:
+        dataset.meta["titles"] = TITLES_IDGENREC
+    return dataset
 
 
 def parse(seq: Path, maps: Path, titles: Path | None) -> Dataset:

@@ -21,6 +21,12 @@ INTERACTION_COLUMNS = ("user", "item", "timestamp", "row")
 ITEM_COLUMNS = ("item", "raw_id", "title", "categories")
 REVIEW_COLUMNS = ("user", "item", "rating", "text", "summary", "timestamp")
 
+#: where ``Dataset.items["title"]`` came from (``Dataset.titles_origin``); a loader whose titles
+#: are not real titles records its own wording under ``meta["titles"]``
+TITLES_FROM_FILE = "from the data file"
+TITLES_IDGENREC = "generated ids from IDGenRec (P5 datasets without titles)"
+TITLES_NONE = "none"
+
 
 @dataclass
 class Dataset:
@@ -74,6 +80,14 @@ class Dataset:
         for start, chunk in zip(starts, chunks, strict=True):
             out[int(users[start])] = chunk.astype(np.int64, copy=False)
         return out
+
+    @property
+    def titles_origin(self) -> str:
+        """Where the item titles came from, for the record: an LLM method reading generated ids
+        as titles is not reading titles."""
+        if not self.items["title"].notna().any():
+            return TITLES_NONE
+        return str(self.meta.get("titles", TITLES_FROM_FILE))
 
     def item_text(self, item: int) -> str:
         """Title plus categories, the text an LLM method sees for an item."""

@@ -2,7 +2,7 @@
 
 ``build_leaderboards`` turns results into :class:`Leaderboard` objects (aggregation and
 significance live there, once); the renderers only format them, and ``write_leaderboards`` /
-``check_leaderboards`` keep a directory of rendered tables in sync with the results.
+``check_leaderboards`` (``publish``) keep a directory of rendered tables in sync with the results.
 """
 
 from benchmark.leaderboard.build import (
@@ -13,14 +13,8 @@ from benchmark.leaderboard.build import (
     build_leaderboards,
     method_bibtex,
 )
-from benchmark.leaderboard.render import (
-    check_leaderboards,
-    render_all,
-    to_csv,
-    to_latex,
-    to_markdown,
-    write_leaderboards,
-)
+from benchmark.leaderboard.publish import check_leaderboards, render_all, write_leaderboards
+from benchmark.leaderboard.render import to_csv, to_latex, to_markdown
 
 __all__ = [
     "Cell",

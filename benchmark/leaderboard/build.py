@@ -119,7 +119,7 @@ class Comparison:
     b: str
     seeds: tuple[int, ...]
     n_users: int
-    mean_diff: float  # mean over tested users of (a - b)
+    mean_diff: float  # tested difference a - b (per-user mean, or the corpus statistic)
     statistic: float
     p_value: float
     p_adjusted: float

@@ -1,11 +1,8 @@
-"""Render leaderboards as Markdown, LaTeX and CSV, and keep a directory of them up to date.
+"""Render leaderboards as Markdown, LaTeX and CSV (and the index of a directory of them).
 
 Output is a pure function of the result files (no timestamps, no absolute paths, fixed float
 formats), so regenerating from the same results gives byte-identical files and
-:func:`check_leaderboards` can tell a CI job whether the committed tables are stale. Beside
-each table ``<dataset>/<task>/`` holds its run cards (``cards/<method>.md``, checked like the
-tables) and charts (``chart_*.png``, checked by the hash of their data, see
-:mod:`benchmark.leaderboard.charts`).
+:mod:`benchmark.leaderboard.publish` can tell a CI job whether the committed tables are stale.
 """
 
 from __future__ import annotations
@@ -14,7 +11,6 @@ import csv
 import io
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
@@ -24,21 +20,18 @@ from benchmark.leaderboard.build import (
     CORPUS_TEST,
     Leaderboard,
     Row,
-    build_leaderboards,
 )
-from benchmark.leaderboard.cards import card_link, card_path, render_card
-from benchmark.leaderboard.charts import DATA_KEY, Chart, charts_for, read_png_text
-from benchmark.results import atomic_write_bytes, atomic_write_text, load_all
+from benchmark.leaderboard.cards import card_link
+from benchmark.leaderboard.charts import charts_for
 
 __all__ = [
+    "INDEX",
     "METRIC_TIE_RULE",
     "TEST_NAMES",
-    "check_leaderboards",
-    "render_all",
+    "render_index",
     "to_csv",
     "to_latex",
     "to_markdown",
-    "write_leaderboards",
 ]
 
 METRIC_TIE_RULE = (
@@ -53,8 +46,8 @@ TEST_NAMES = {
     "corpus-randomization": "paired approximate randomization of the printed statistic",
 }
 
-_EXTENSIONS = (".md", ".tex", ".csv")
-_INDEX = "README.md"
+#: the index of a leaderboard directory
+INDEX = "README.md"
 
 
 # --- formatting helpers -----------------------------------------------------------------------
@@ -147,7 +140,7 @@ def _generation_items(lb: Leaderboard, dataset: str) -> list[tuple[str, str]]:
     else:
         items.append(("Verbatim overlap", "not measured by these results' split"))
     if all("users_without_training" in s for s in seeds):
-        cold = {k: _span([s["users_without_training"][k] for s in seeds])
+        cold = {k: _span(sorted({s["users_without_training"][k] for s in seeds}))
                 for k in ("valid", "test")}
         items.append(("Cold users", "evaluated examples whose user has no training "
                       "explanation: " + _parts(cold, "{}") + " (over seeds); every evaluated "
@@ -170,6 +163,25 @@ def _parts(values: dict[str, Any], fmt: str) -> str:
     return ", ".join(f"{k} {fmt.format(values[k])}" for k in ("valid", "test") if k in values)
 
 
+def _quirks(q: dict[str, Any] | None) -> str:
+    """What in the data changes a table's meaning (``protocol.data_quirks``, see
+    ``tasks.quirks``): ties at the split points, re-consumed test items, where titles came
+    from."""
+    if not q:
+        return "not recorded by these results (they predate the record)"
+    text = (f"{q['test_ties_previous']:.1%} of users' test and {q['valid_ties_previous']:.1%} of "
+            f"their validation interactions share a timestamp with the one before, so "
+            f"{q['tie_break']} decides which is the target")
+    if q.get("test_in_history"):
+        text += f"; {q['test_in_history']:.1%} of test items are already in the user's history"
+    titles = q.get("titles")
+    if titles:
+        text += f"; item titles: {titles}"
+        if "generated" in str(titles):
+            text += " (LLM methods read these ids as titles)"
+    return text
+
+
 def _protocol_items(lb: Leaderboard) -> list[tuple[str, str]]:
     p, d = lb.protocol, lb.dataset
     chash = str(d.get("content_hash") or "")[:12]
@@ -189,6 +201,7 @@ def _protocol_items(lb: Leaderboard) -> list[tuple[str, str]]:
         ("Users evaluated", _span(lb.users_evaluated)),
         ("Users dropped", _span(lb.users_dropped)),
     ]
+    items.append(("Data quirks", _quirks(p.get("data_quirks"))))
     audit = p.get("leak_audit") or {}
     if "test_max_id_plus_one" in audit:
         items.append((
@@ -416,7 +429,7 @@ def to_csv(lb: Leaderboard) -> str:
 # --- directory of leaderboards ----------------------------------------------------------------
 
 
-def _index(boards: list[Leaderboard]) -> str:
+def render_index(boards: list[Leaderboard]) -> str:
     out = [
         "# Leaderboards",
         "",
@@ -446,126 +459,3 @@ def _index(boards: list[Leaderboard]) -> str:
         disable_numparse=True,
     ))
     return "\n".join(out) + "\n"
-
-
-def _render(
-    results_dir: Path, out_dir: Path, **kw: Any
-) -> tuple[dict[str, str], dict[str, Chart]]:
-    """Text files (tables, index, run cards) and charts, keyed by path relative to out_dir."""
-    results = load_all(Path(results_dir))
-    by_path = {res.path: res for res in results}
-    boards = build_leaderboards(results, **kw)
-    files: dict[str, str] = {_INDEX: _index(boards)}
-    charts: dict[str, Chart] = {}
-    for lb in boards:
-        base = f"{lb.dataset_key}/{lb.task}"
-        files[f"{base}.md"] = to_markdown(lb)
-        files[f"{base}.tex"] = to_latex(lb)
-        files[f"{base}.csv"] = to_csv(lb)
-        for row in lb.rows:
-            rel = card_path(lb, row.method)
-            runs = [by_path[p] for p in row.sources]
-            files[rel] = render_card(lb, row, runs, (Path(out_dir) / rel).parent)
-        for chart in charts_for(lb):
-            charts[f"{base}/{chart.name}"] = chart
-    return files, charts
-
-
-def render_all(
-    results_dir: Path, out_dir: Path = Path("leaderboards"), **kw: Any
-) -> dict[str, str]:
-    """Every text file :func:`write_leaderboards` owns, as relative POSIX path -> text.
-
-    ``out_dir`` is where they will be written: run cards link to the result files relative
-    to it.
-    """
-    return _render(results_dir, out_dir, **kw)[0]
-
-
-def _owned(out_dir: Path) -> set[str]:
-    """Files in ``out_dir`` that a previous run would have written (and may now be stale)."""
-    found = set()
-    if not out_dir.is_dir():
-        return found
-    if (out_dir / _INDEX).is_file():
-        found.add(_INDEX)
-    candidates = [
-        *(p for p in out_dir.glob("*/*") if p.suffix in _EXTENSIONS),
-        *out_dir.glob("*/*/cards/*.md"),
-        *out_dir.glob("*/*/chart_*.png"),
-    ]
-    for path in candidates:
-        if path.is_file() and not path.name.startswith("."):
-            found.add(path.relative_to(out_dir).as_posix())
-    return found
-
-
-def _chart_digest(path: Path) -> str | None:
-    """The data hash recorded in a chart PNG, or None when it has none."""
-    return read_png_text(path).get(DATA_KEY) if path.is_file() else None
-
-
-def write_leaderboards(results_dir: Path, out_dir: Path, **kw: Any) -> list[Path]:
-    """Write every leaderboard, run card, chart and the index atomically; delete the files of
-    vanished groups and rows.
-
-    Unchanged files are left untouched (their mtimes too; a chart is redrawn only when the data
-    it plots changed). Returns every current file, sorted.
-    """
-    out_dir = Path(out_dir)
-    files, charts = _render(results_dir, out_dir, **kw)
-    for rel in sorted(_owned(out_dir) - set(files) - set(charts)):
-        path = out_dir / rel
-        path.unlink()
-        parent = path.parent
-        while parent != out_dir and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
-    written = []
-    for rel, text in sorted(files.items()):
-        path = out_dir / rel
-        if not (path.is_file() and path.read_text(encoding="utf-8") == text):
-            atomic_write_text(path, text)
-        written.append(path)
-    for rel, chart in sorted(charts.items()):
-        path = out_dir / rel
-        if _chart_digest(path) != chart.digest:
-            atomic_write_bytes(path, chart.render())
-        written.append(path)
-    return sorted(written)
-
-
-def _first_difference(expected: str, found: str) -> str:
-    exp, got = expected.splitlines(), found.splitlines()
-    for i, (e, g) in enumerate(zip(exp, got, strict=False), start=1):
-        if e != g:
-            return f"line {i}: expected {e!r}, found {g!r}"
-    if len(exp) != len(got):
-        return f"expected {len(exp)} lines, found {len(got)}"
-    return "line endings or trailing whitespace differ"
-
-
-def check_leaderboards(results_dir: Path, out_dir: Path, **kw: Any) -> list[str]:
-    """Differences between ``out_dir`` and what the results would render; empty if up to date."""
-    out_dir = Path(out_dir)
-    files, charts = _render(results_dir, out_dir, **kw)
-    problems = []
-    for rel in sorted(set(files) | set(charts) | _owned(out_dir)):
-        path = out_dir / rel
-        if rel not in files and rel not in charts:
-            problems.append(f"extra: {path} matches no result group (stale; regenerate)")
-        elif not path.is_file():
-            problems.append(f"missing: {path}")
-        elif rel in charts:
-            found_digest = _chart_digest(path)
-            if found_digest != charts[rel].digest:
-                problems.append(
-                    f"changed: {path}, its plotted data differ from the results (data hash "
-                    f"{(found_digest or 'none')[:12]}, expected {charts[rel].digest[:12]})"
-                )
-        else:
-            found = path.read_text(encoding="utf-8")
-            if found != files[rel]:
-                problems.append(f"changed: {path}, {_first_difference(files[rel], found)}")
-    return problems
-

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmark import compare as compare_module
 from benchmark.cli import main
 from benchmark.compare import compare_results, render_comparison
 from benchmark.errors import ConfigError, ResultsError
-from benchmark import compare as compare_module
 from benchmark.results import load_result, write_result
 from benchmark.stats import bootstrap_ci, paired_t_test, wilcoxon_test
 

@@ -83,3 +83,65 @@ def test_atomic_writes_get_plain_open_permissions(tmp_path):
     # mkstemp alone would leave 0600
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "b.npz").stat().st_mode & 0o777 == 0o644
+
+
+# ---- metrics are checked against the sidecar's evidence ---------------------------------------
+def _ranking_result(tmp_path):
+    ranks = np.array([1, 3, 12, 2, 40])
+    from benchmark.metrics import metric_vectors
+
+    vectors = metric_vectors(ranks, ["hr@10", "ndcg@10"])
+    rec = {**record(), "task": {"name": "sequential", "kind": "full",
+                                "metrics": ["hr@10", "ndcg@10"]},
+           "metrics": {m: float(np.mean(v)) for m, v in vectors.items()}}
+    return write_result(tmp_path, rec, {"users": np.arange(5), "rank": ranks, **vectors})
+
+
+def _edit_metric(path, metric, value):
+    data = json.loads(path.read_text())
+    data["metrics"][metric] = value
+    path.write_text(json.dumps(data))
+
+
+def test_a_hand_edited_ranking_metric_is_refused(tmp_path):
+    path = _ranking_result(tmp_path)
+    load_result(path)  # consistent as written
+    _edit_metric(path, "ndcg@10", 0.9)
+    with pytest.raises(ResultsError, match=r"metrics\.ndcg@10 is 0\.9 but") as err:
+        load_result(path)
+    assert str(path) in str(err.value)
+    assert load_result(path, verify=False).record["metrics"]["ndcg@10"] == 0.9
+
+
+def test_a_hand_edited_text_metric_is_refused(tmp_path):
+    from benchmark.metrics.text import TEXT_METRICS, text_metrics
+
+    hyps = ["the cream is soft on my skin", "smells good and works well"]
+    refs = ["this cream is soft and light", "it smells good and lasts"]
+    corpus, per = text_metrics(hyps, refs)
+    names = list(TEXT_METRICS)
+    rec = {**record(), "task": {"name": "explanation", "kind": "generation", "metrics": names},
+           "metrics": {m: corpus[m] for m in names}}
+    path = write_result(tmp_path, rec, {"users": np.arange(2), "hypothesis": np.array(hyps),
+                                        "reference": np.array(refs), **per})
+    load_result(path)
+    _edit_metric(path, "bleu-4", corpus["bleu-4"] + 1.0)
+    with pytest.raises(ResultsError, match=r"metrics\.bleu-4"):
+        load_result(path)
+
+
+def test_leaderboard_check_fails_on_a_hand_edited_result(tmp_path, capsys):
+    from benchmark.cli import main
+
+    results = tmp_path / "results"
+    path = _ranking_result(results)
+    boards = tmp_path / "boards"
+    assert main(["leaderboard", "--results-dir", str(results), "--out", str(boards)]) == 0
+    assert main(["leaderboard", "--check", "--results-dir", str(results),
+                 "--out", str(boards)]) == 0
+    _edit_metric(path, "hr@10", 0.2)
+    capsys.readouterr()
+    assert main(["leaderboard", "--check", "--results-dir", str(results),
+                 "--out", str(boards)]) != 0
+    err = capsys.readouterr().err
+    assert str(path) in err and "hr@10" in err

@@ -186,7 +186,8 @@ def test_data_options_reach_the_loader(toy_dir, tmp_path):
 
 @pytest.fixture
 def reviews_file(tmp_path):
-    """Amazon-2018-style reviews: every item has its own recognisable explanation."""
+    """Amazon-2018-style reviews: every item has its own recognisable explanation, in two
+    wordings (so one can be evaluated while the other trains: the split groups equal texts)."""
     rng = np.random.default_rng(1)
     phrases = {
         i: f"the {w} cream feels soft and smells of {w} all day" for i, w in
@@ -196,7 +197,8 @@ def reviews_file(tmp_path):
     for u in range(40):
         for t, i in enumerate(rng.choice(6, size=4, replace=False)):
             rows.append({"reviewerID": f"U{u}", "asin": f"B{i}", "overall": 5.0,
-                         "reviewText": phrases[int(i)].capitalize() + ". Would buy again!",
+                         "reviewText": phrases[int(i)].capitalize()
+                         + (" every time" if u % 2 else "") + ". Would buy again!",
                          "summary": "ok", "unixReviewTime": 1000 + t})
     path = tmp_path / "Reviews_5.json"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
@@ -204,15 +206,20 @@ def reviews_file(tmp_path):
 
 
 def test_explanation_task_runs_generation_methods(reviews_file, tmp_path):
-    written = run(config(reviews_file, tmp_path, methods=["item-expl"], tasks=["explanation"],
-                         seeds=[0]))
+    written = run(config(reviews_file, tmp_path, methods=["item-expl", "user-copy"],
+                         tasks=["explanation"], seeds=[0]))
     res = load_result(written[0])
     rec = res.record
     assert rec["task"]["kind"] == "generation"
-    assert rec["metrics"]["rouge-1"] == pytest.approx(100.0)  # the item's phrase, exactly
-    assert rec["metrics"]["bleu-4"] == pytest.approx(100.0)
+    assert rec["metrics"]["rouge-1"] > 80.0  # the item's phrase in its other wording
     assert len(res.per_user["hypothesis"]) == rec["users_evaluated"] > 0
     assert rec["protocol"]["examples"]["test"] == rec["users_evaluated"]
+    assert rec["protocol"]["verbatim_overlap"] == {"valid": 0.0, "test": 0.0}
+    # the per-example log re-scores without the split: texts, users and items
+    assert set(res.per_user) >= {"users", "user", "item", "reference", "hypothesis"}
+    assert not set(res.per_user["reference"]) & set(res.per_user["hypothesis"]) - {""}
+    copy = load_result(written[1]).record
+    assert copy["method"]["name"] == "user-copy" and copy["users_evaluated"] > 0
 
 
 def test_ranking_methods_refuse_generation_and_vice_versa(reviews_file, toy_dir, tmp_path):

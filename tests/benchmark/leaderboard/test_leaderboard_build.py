@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from benchmark.errors import ConfigError, ResultsError
 from benchmark.leaderboard import build_leaderboards
+from benchmark.leaderboard.build import mark_disagreements
 from benchmark.stats import compare
 
 
@@ -291,3 +294,93 @@ def test_machine_label_names_the_gpu_or_the_cpu():
     assert machine_label(gpu) == "NVIDIA H200, 16 CPUs"
     assert machine_label({**gpu, "device": "cpu"}) == "Xeon, 16 CPUs, no GPU"
     assert machine_label({}) == "unknown CPU, no GPU"
+
+
+def test_a_mark_never_contradicts_the_printed_means(make_result, load):
+    """'up' wins the per-user test on the 100 users both share, but 'down' prints the higher
+    mean because of the 100 users only it answered: the test may not mark 'up' as better."""
+    n = 100
+    up = (np.arange(n) < 60).astype(float)  # 60 hits on the shared users
+    make_result("up", 0, values=up, users=np.arange(n))
+    down = np.concatenate([(np.arange(n) < 20).astype(float), np.ones(3 * n)])  # 20 there
+    make_result("down", 0, values=down, users=np.arange(4 * n))
+    lb = _only(build_leaderboards(load()))
+    assert lb.row("down").cells["ndcg@10"].mean > lb.row("up").cells["ndcg@10"].mean
+    comp = next(c for c in lb.comparisons if c.metric == "ndcg@10")
+    assert comp.p_adjusted < lb.alpha  # the test alone would mark "up"
+    assert all(not row.cells[m].markers for row in lb.rows for m in lb.metrics)
+    assert any("no mark" in note for note in lb.notes)
+    assert mark_disagreements(lb) == []
+
+
+def test_mark_disagreements_finds_a_contradiction(make_result, load):
+    for s in range(3):
+        make_result("good", s, rate=0.7, rng_seed=s)
+        make_result("bad", s, rate=0.2, rng_seed=100 + s)
+    lb = _only(build_leaderboards(load()))
+    assert lb.row("good").cells["ndcg@10"].markers == ("b",)
+    bad = lb.row("bad")
+    bad.cells["ndcg@10"] = dataclasses.replace(bad.cells["ndcg@10"], markers=("a",))
+    found = mark_disagreements(lb)
+    assert len(found) == 1 and "bad is marked better than good on ndcg@10" in found[0]
+
+
+
+def _explanation_result(results_dir, method, seed, hyps, refs, protocol=None):
+    """An explanation result with consistent corpus metrics, per-example scores and texts."""
+    from benchmark.metrics.text import TEXT_METRICS, text_metrics
+    from benchmark.results import write_result
+
+    names = list(TEXT_METRICS)
+    record = {
+        "dataset": {"name": "toy", "key": "toy", "content_hash": "0123"},
+        "task": {"name": "explanation", "kind": "generation", "metrics": names},
+        "method": {"name": method, "params": {}, "fit_info": {}},
+        "seed": seed,
+        "protocol": {"split": "grouped", "id_indexing": "original", **(protocol or {})},
+        "environment": {"git_commit": "abcdef1234567890", "hardware": {"cpu": "test"}},
+    }
+    corpus, per = text_metrics(hyps, refs)
+    record["metrics"] = {m: corpus[m] for m in names}
+    record["users_evaluated"] = len(hyps)
+    per_example = {"users": np.arange(len(hyps)) + 1000 * seed,
+                   "hypothesis": np.array(hyps), "reference": np.array(refs), **per}
+    return write_result(results_dir, record, per_example)
+
+
+def test_generation_boards_test_the_printed_corpus_statistic(results_dir, load):
+    rng = np.random.default_rng(0)
+    words = "the cream is soft and light on my skin it smells good all day long".split()
+    for seed in range(2):
+        refs = [" ".join(rng.choice(words, 8)) for _ in range(40)]
+        close = [" ".join(r.split()[:6]) for r in refs]  # long shared n-grams
+        loose = [" ".join(rng.choice(words, 8)) for _ in range(40)]
+        _explanation_result(results_dir, "close", seed, close, refs)
+        _explanation_result(results_dir, "loose", seed, loose, refs)
+    lb = _only(build_leaderboards(load()))
+    assert lb.test == "corpus-randomization"
+    for comp in lb.comparisons:
+        printed = (lb.row(comp.a).cells[comp.metric].mean
+                   - lb.row(comp.b).cells[comp.metric].mean)
+        assert comp.mean_diff == pytest.approx(printed)  # the tested number is the printed one
+        assert comp.n_users == 80
+    assert lb.row("close").cells["bleu-4"].markers == ("b",)
+    assert mark_disagreements(lb) == []
+
+
+def test_explanation_header_shows_the_split_checks(results_dir, load):
+    from benchmark.leaderboard import to_markdown
+
+    refs = ["the cream is soft and light", "it smells good all day"]
+    for seed, cold in ((0, 5), (1, 9)):
+        _explanation_result(results_dir, "m", seed, ["the cream is soft", "it smells"], refs,
+                            protocol={"verbatim_overlap": {"valid": 0.0, "test": 0.0},
+                                      "users_without_training": {"valid": 4, "test": cold},
+                                      "duplicates_collapsed": 12})
+    md = to_markdown(_only(build_leaderboards(load())))
+    assert "- **Verbatim overlap:** share of references equal to a training reference " in md
+    assert "valid 0.0%, test 0.0%" in md
+    assert "- **Cold users:** evaluated examples whose user has no training explanation: " \
+        "valid 4, test 5–9 (over seeds)" in md
+    assert "- **Duplicates:** 12 reviews repeated" in md
+    assert "approximate randomization of the printed statistic" in md

@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
+from benchmark.errors import ResultsError
 from benchmark.leaderboard import (
     build_leaderboards,
     check_leaderboards,
@@ -152,7 +153,7 @@ def test_write_then_check_round_trip(two_methods, results_dir, tmp_path, make_re
     written = write_leaderboards(results_dir, out)
     rel = sorted(p.relative_to(out).as_posix() for p in written)
     assert rel == [
-        "README.md", "toy/sequential.csv", "toy/sequential.md", "toy/sequential.tex",
+        "MANIFEST", "README.md", "toy/sequential.csv", "toy/sequential.md", "toy/sequential.tex",
         "toy/sequential/cards/base_line.md", "toy/sequential/cards/my_model.md",
         "toy/sequential/chart_cost.png", "toy/sequential/chart_metric.png",
     ]
@@ -202,9 +203,91 @@ def test_stale_leaderboards_are_removed(two_methods, results_dir, tmp_path, make
     assert check_leaderboards(results_dir, out) == []
 
 
-def test_empty_results_give_an_index_only(tmp_path):
+def test_missing_or_empty_results_change_nothing(two_methods, results_dir, tmp_path):
     out = tmp_path / "lb"
-    written = write_leaderboards(tmp_path / "nothing", out)
-    assert written == [out / "README.md"]
-    assert "No results yet." in (out / "README.md").read_text()
-    assert check_leaderboards(tmp_path / "nothing", out) == []
+    write_leaderboards(results_dir, out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for bad, says in ((tmp_path / "typo", "no such results directory"),
+                      (empty, "holds no results")):
+        with pytest.raises(ResultsError, match=says) as err:
+            write_leaderboards(bad, out)
+        assert str(bad) in str(err.value)
+        with pytest.raises(ResultsError, match=says):
+            check_leaderboards(bad, out)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_only_files_it_wrote_are_deleted(two_methods, results_dir, tmp_path, make_result):
+    make_result("m", 0, key="gone")
+    out = tmp_path / "o"
+    (out / "toy").mkdir(parents=True)
+    (out / "toy" / "notes.md").write_text("mine")  # a user's file beside the tables
+    (out / "sub").mkdir()
+    (out / "sub" / "a.md").write_text("mine too")
+    write_leaderboards(results_dir, out)
+    assert (out / "gone" / "sequential.md").is_file()
+    assert "gone/sequential.md" in (out / "MANIFEST").read_text()
+    for p in sorted((results_dir / "gone").rglob("*"), reverse=True):
+        p.unlink() if p.is_file() else p.rmdir()
+    (results_dir / "gone").rmdir()
+    write_leaderboards(results_dir, out)
+    assert not (out / "gone").exists()  # its own stale files (and emptied folders) go
+    assert (out / "toy" / "notes.md").read_text() == "mine"  # everything else stays
+    assert (out / "sub" / "a.md").read_text() == "mine too"
+    assert check_leaderboards(results_dir, out) == []
+
+
+def test_a_file_in_the_way_is_named_not_overwritten(two_methods, results_dir, tmp_path):
+    out = tmp_path / "o"
+    (out / "toy").mkdir(parents=True)
+    (out / "toy" / "sequential.md").write_text("my own table")
+    with pytest.raises(ResultsError, match="not written by") as err:
+        write_leaderboards(results_dir, out)
+    assert str(out / "toy" / "sequential.md") in str(err.value)
+    assert (out / "toy" / "sequential.md").read_text() == "my own table"
+    assert sorted(p.name for p in out.rglob("*")) == ["sequential.md", "toy"]
+
+
+def test_a_directory_from_before_manifests_is_adopted(two_methods, results_dir, tmp_path):
+    out = tmp_path / "o"
+    write_leaderboards(results_dir, out)
+    (out / "MANIFEST").unlink()  # as written by a version without manifests
+    (out / "toy" / "old.md").write_text("stale table of a vanished task")
+    write_leaderboards(results_dir, out)
+    assert not (out / "toy" / "old.md").exists() and (out / "MANIFEST").is_file()
+
+
+def test_data_quirks_are_shown_in_the_header(make_result, load):
+    quirks = {"valid_ties_previous": 0.2, "test_ties_previous": 0.9071, "test_in_history": 0.25,
+              "tie_break": "source file row order (stable sort)",
+              "titles": "generated ids from IDGenRec (P5 datasets without titles)"}
+    make_result("a", 0, edit=lambda r: r["protocol"].update(data_quirks=quirks))
+    md = to_markdown(build_leaderboards(load())[0])
+    line = next(ln for ln in md.splitlines() if ln.startswith("- **Data quirks:**"))
+    assert "90.7% of users' test and 20.0% of their validation" in line
+    assert "source file row order (stable sort) decides" in line
+    assert "25.0% of test items are already in the user's history" in line
+    assert "LLM methods read these ids as titles" in line
+
+
+def test_results_without_quirks_say_so(two_methods, load):
+    md = to_markdown(build_leaderboards(load())[0])
+    assert "- **Data quirks:** not recorded by these results" in md
+
+
+def test_baselines_are_marked_and_listed(two_methods, load, registry):
+    import types
+
+    registry.add("base_line", f"{__name__}:_FakeBaseline")
+    globals()["_FakeBaseline"] = types.SimpleNamespace(
+        baseline="items by training popularity", bibtex="")
+    lb = build_leaderboards(load())[0]
+    md = to_markdown(lb)
+    assert "[base_line](sequential/cards/base_line.md) (baseline)" in md
+    assert "## Baselines" in md and "- **base_line**: items by training popularity" in md
+    assert "(baseline)" not in md.split("## Baselines")[0].split("my_model")[1].split("\n")[0]
+    assert "base\\_line {\\scriptsize (baseline)}" in to_latex(lb)
+    rows = list(csv.DictReader(io.StringIO(to_csv(lb))))
+    assert {r["method"]: r["baseline"] for r in rows} == {"my_model": "0", "base_line": "1"}

@@ -289,3 +289,19 @@ def test_bad_max_order(order):
         bleu_p5(["a"], ["a"], order)
     with pytest.raises(ValueError, match="max_order"):
         sentence_bleu_p5(["a"], ["a"], order)
+
+
+@pytest.mark.parametrize("metric", ["bleu-1", "bleu-4", "sacrebleu"])
+def test_bleu_statistics_sum_to_the_corpus_score(metric):
+    from benchmark.metrics.text import bleu_from_statistics, bleu_statistics, text_metrics
+
+    rng = np.random.default_rng(0)
+    words = "the a cream skin soft smell good bad hair it works".split()
+    for _ in range(200):
+        n = int(rng.integers(1, 6))
+        hyps = [" ".join(rng.choice(words, int(rng.integers(1, 12)))) for _ in range(n)]
+        refs = [" ".join(rng.choice(words, int(rng.integers(1, 12)))) for _ in range(n)]
+        stats = bleu_statistics(metric, hyps, refs)
+        corpus, _ = text_metrics(hyps, refs)
+        got = bleu_from_statistics(metric, stats.sum(0, keepdims=True))[0]
+        assert got == pytest.approx(corpus[metric], abs=1e-9)
