@@ -16,6 +16,7 @@ METHODS.add("peapod", "methods.peapod:PeaPODPool")
 METHODS.add("peapod-knn", "methods.peapod:PeaPODKNN")
 METHODS.add("peapod-no-user", "methods.peapod:PeaPODNoUser")
 METHODS.add("llmrank", "methods.llmrank:LLMRank")
+METHODS.add("llmrank-ll", "methods.llmrank:LLMRankLL")
 METHODS.add("rpp", "methods.rpp:RPP")
 METHODS.add("uem", "methods.uem:UEM")
 

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from benchmark.backends.llm import GenerateRequest, LLMBackend
+from benchmark.backends.llm import GenerateRequest, LLMBackend, ScoreRequest
 from benchmark.config import LLMSpec
 from benchmark.errors import ConfigError
 from methods.base import FitContext, Method
@@ -230,3 +230,88 @@ def _auto_noun(name: str, fmt: str) -> str:
     """"movie" for MovieLens data, "item" for anything else."""
     text = f"{name} {fmt}".lower()
     return "movie" if any(k in text for k in ("ml-", "movielens", "grouplens")) else "item"
+
+
+NORMALISATIONS = ("mean", "sum")
+
+
+class LLMRankLL(LLMRank):
+    """LLMRank's question answered by log-likelihood instead of generation (score mode).
+
+    The prompt lists the user's recent history as ``llmrank`` does and asks which item comes
+    next; every candidate's title is then scored as the answer (the backends' ``score``:
+    the prompt is encoded once per user and every candidate continues its KV cache on
+    transformers, or its prefix cache on vLLM), and candidates rank by that log-likelihood,
+    summed or averaged over the title's tokens (``normalise``). Nothing has to be generated or
+    parsed, so every candidate is ranked by the model; no answer can be cut.
+
+    Parameters: ``history_len`` (10) and ``item_noun`` as in ``llmrank``; ``normalise``
+    (``mean``, default: log-likelihood per token, which does not penalise long titles;
+    ``sum``: the title's total log-likelihood).
+    """
+
+    name = "llmrank-ll"
+    defaults = {
+        "cpu": {"history_len": 10, "normalise": "mean", "item_noun": "auto"},
+        "paper": {},
+    }  # fmt: skip
+
+    def __init__(self, profile: str = "cpu", **params: Any) -> None:
+        Method.__init__(self, profile, **params)
+        p = self.params
+        if isinstance(p["history_len"], bool) or not isinstance(p["history_len"], int) \
+                or p["history_len"] < 1:
+            raise ConfigError(
+                f"method_params.{self.name}.history_len: a positive integer, got "
+                f"{p['history_len']!r}"
+            )
+        if p["normalise"] not in NORMALISATIONS:
+            raise ConfigError(
+                f"method_params.{self.name}.normalise: {p['normalise']!r} is not one of "
+                f"{', '.join(NORMALISATIONS)}"
+            )
+        if not isinstance(p["item_noun"], str) or not p["item_noun"].strip():
+            raise ConfigError(
+                f"method_params.{self.name}.item_noun: a word such as 'movie', or 'auto'")
+        self.titles = np.array([""], dtype=object)
+        self.noun = "item"
+        self.llm = None
+
+    def user_message(self, history: np.ndarray, candidates: np.ndarray | None = None) -> str:
+        """The question every candidate title answers (the candidates are not listed)."""
+        recent = [int(i) for i in history if int(i) > 0][-self.params["history_len"]:]
+        noun = self.noun
+        lines = [f"I have watched these {noun}s, oldest first:" if noun == "movie"
+                 else f"I have interacted with these {noun}s, oldest first:"]  # fmt: skip
+        lines += [f"- {self.titles[i]}" for i in recent] or ["- (none yet)"]
+        verb = "watch" if noun == "movie" else "choose"
+        lines += ["", f"Which {noun} will I {verb} next? Answer with its title only."]
+        return "\n".join(lines)
+
+    def score_candidates(
+        self, users: np.ndarray, histories: list[np.ndarray], candidates: np.ndarray
+    ) -> torch.Tensor:
+        """Each candidate's title log-likelihood as the answer (see the class docstring)."""
+        if self.llm is None:
+            raise RuntimeError(f"{self.name}: call fit() before scoring")
+        backend = self.llm.backend()
+        candidates = np.asarray(candidates)
+        requests, chat = [], True
+        for history, row in zip(histories, candidates):
+            prompt, used_chat = self.build_prompt(backend, history, row)
+            chat = chat and used_chat
+            requests.append(ScoreRequest(prompt, tuple(str(self.titles[int(c)]) for c in row)))
+        results = backend.score(requests)
+        mean = self.params["normalise"] == "mean"
+        values = np.stack([r.mean_logprobs() if mean else r.logprobs for r in results])
+        tokens = np.stack([r.n_tokens for r in results])
+        info = self.predict_info
+        if not info:
+            info.update(mode="score", normalise=self.params["normalise"], chat_template=chat,
+                        users=0, continuation_tokens=0, continuations=0)
+        info["chat_template"] = info["chat_template"] and chat
+        info["users"] += len(requests)
+        info["continuation_tokens"] += int(tokens.sum())
+        info["continuations"] += int(tokens.size)
+        info["mean_continuation_tokens"] = info["continuation_tokens"] / info["continuations"]
+        return torch.as_tensor(values, dtype=torch.float64).to(torch.float32)

@@ -667,6 +667,14 @@ def _build_one(
         )
         notes[f"Timings come from {len(machines)} different machines: {where}; compare the "
               "efficiency columns with care."] = None
+    for method in order:  # which weights answered, for LLM methods that recorded them
+        forms = {(_canonical(w.get("files")), str(w.get("form")))
+                 for r in by_method[method].values()
+                 if (w := (r.record.get("backend") or {}).get("weights"))}
+        for files, form in sorted(forms):
+            digests = ", ".join(f"{f['file']} sha256 {str(f['sha256'])[:12]}"
+                                for f in json.loads(files) or [])
+            notes[f"{method}: LLM weights {digests or '(no weight files found)'}; {form}."] = None
     threads = sorted({h["torch_threads"] for h in hardware if "torch_threads" in h})
     loads = [h["load_average_1m"] for h in hardware if "load_average_1m" in h]
     if len(threads) > 1 or (loads and max(loads) > 2 * max(threads or [1])):

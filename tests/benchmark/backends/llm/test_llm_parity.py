@@ -72,6 +72,22 @@ def _model_dir(tmp_path_factory):
     return directory, True
 
 
+MOVIES = ["Toy Story (1995)", "Heat (1995)", "GoldenEye (1995)", "Jumanji (1995)",
+          "Casino (1995)", "Paris", "Berlin"]
+
+
+def score_mode_requests(backend) -> list[ScoreRequest]:
+    """The requests ``llmrank-ll`` sends for two users (history prompt, every title scored),
+    so the parity checks cover score-mode rankings exactly as the method builds them."""
+    from methods.llmrank import LLMRankLL
+
+    method = LLMRankLL()
+    method.titles = np.array(["", *MOVIES], dtype=object)
+    method.noun = "movie"
+    return [ScoreRequest(method.build_prompt(backend, np.array(h), np.arange(1, 8))[0],
+                         tuple(MOVIES)) for h in ([1, 2, 3], [4, 5, 6, 7])]
+
+
 @pytest.fixture(scope="module")
 def parity(tmp_path_factory):
     """Both backends' answers to the same requests (vLLM's from one child process)."""
@@ -87,6 +103,7 @@ def parity(tmp_path_factory):
     generate += [GenerateRequest(p, NEW_TOKENS, stop=("\x00never", s))
                  for p, s in zip(prompts, stops) if len(s) == 3]  # fmt: skip
     score = [ScoreRequest(p, CANDIDATES) for p in SCORE_PROMPTS]
+    score += score_mode_requests(hf)
     embeds = [EmbedsGenerateRequest(hf.embed_text(p), 8) for p in prompts[:4]]
     vllm = run_vllm(
         model_dir, generate, score, embeds, device="cpu", enforce_eager=True,
@@ -118,6 +135,12 @@ def test_score_rankings_and_logprobs_agree(parity):
         assert np.argsort(-vllm.logprobs).tolist() == np.argsort(-hf.logprobs).tolist()
         mean_order = np.argsort(-vllm.mean_logprobs()).tolist()
         assert mean_order == np.argsort(-hf.mean_logprobs()).tolist()
+
+
+@needs_vllm
+def test_score_mode_requests_are_covered(parity):
+    assert len(parity["hf_score"]) == len(SCORE_PROMPTS) + 2
+    assert all(len(r.logprobs) == len(MOVIES) for r in parity["hf_score"][-2:])
 
 
 @needs_vllm
