@@ -101,6 +101,13 @@ def _candidates(lb: Leaderboard) -> str:
     return text
 
 
+def _per_seed_value(lb: Leaderboard) -> str:
+    """What one seed contributes to a cell."""
+    if lb.task_info.get("kind") == "generation":
+        return "each column's value on that seed's test examples (corpus BLEU, mean ROUGE)"
+    return "each metric's mean over users"
+
+
 def _test_caption(lb: Leaderboard) -> str:
     n = len(lb.comparisons)
     if lb.test == CORPUS_TEST:
@@ -261,7 +268,7 @@ def to_markdown(lb: Leaderboard) -> str:
     out.append("")
     legend = ", ".join(f"{letter} = {_md_escape(m)}" for letter, m in lb.legend)
     out.append(
-        f"*Mean ± sample std over seeds of each metric's mean over users; **bold**: best mean "
+        f"*Mean ± sample std over seeds of {_per_seed_value(lb)}; **bold**: best mean "
         f"per column; rows sorted by {lb.main_metric}. Superscript letters mark the methods a "
         f"row is significantly better than: {_test_caption(lb)}. Legend: {legend}. Each "
         "method links to its run card (command, config, environment, data hashes, per-seed "
