@@ -121,3 +121,12 @@ class Method(ABC):
         """One explanation sentence per (user, item); only methods with "generation" in
         ``task_kinds`` implement it."""
         raise NotImplementedError(f"{type(self).__name__} does not generate text")
+
+
+class TextMethod(Method):
+    """Base of methods that only write explanations (the retrieval baselines): no ranking."""
+
+    task_kinds = frozenset({"generation"})
+
+    def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
+        raise NotImplementedError(f"{self.name} only generates explanations")

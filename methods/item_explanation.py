@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-import torch
 
 from benchmark.errors import ConfigError
-from methods.base import FitContext, Method
+from methods.base import FitContext, TextMethod
 
 
 def _medoid(sentences: list[str]) -> str:
@@ -25,14 +24,13 @@ def _medoid(sentences: list[str]) -> str:
     return sentences[int(np.argmax(scores))]
 
 
-class ItemExplanation(Method):
+class ItemExplanation(TextMethod):
     """Explanation baseline: the item's most typical training explanation (retrieval)."""
 
     name = "item-expl"
     bibtex = ""
     baseline = "the item's most typical training explanation (word-overlap medoid)"
     defaults = {"cpu": {}}
-    task_kinds = frozenset({"generation"})
 
     def fit(self, ctx: FitContext) -> None:
         if ctx.explanation is None:
@@ -44,9 +42,6 @@ class ItemExplanation(Method):
         }
         self.fallback = _medoid(train["explanation"].tolist())
         self.fit_info = {"items_with_explanations": len(self.by_item)}
-
-    def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
-        raise NotImplementedError("item-expl only generates explanations")
 
     def generate_explanations(
         self, users: np.ndarray, items: np.ndarray, features: list[str]

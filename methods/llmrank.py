@@ -83,21 +83,27 @@ class LLMRank(Method):
     uses_llm: ClassVar[bool] = True
     gpu_profiles = frozenset({"paper"})
 
+    #: parameters that must be positive integers, and those with a fixed set of choices
+    positive_params: ClassVar[tuple[str, ...]] = ("history_len", "max_new_tokens")
+    choice_params: ClassVar[dict[str, tuple[str, ...]]] = {"prompt_style": PROMPT_STYLES}
+
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
         p = self.params
-        for key in ("history_len", "max_new_tokens"):
+        for key in self.positive_params:
             if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < 1:
                 raise ConfigError(
-                    f"method_params.llmrank.{key}: a positive integer, got {p[key]!r}"
+                    f"method_params.{self.name}.{key}: a positive integer, got {p[key]!r}"
                 )
-        if p["prompt_style"] not in PROMPT_STYLES:
-            raise ConfigError(
-                f"method_params.llmrank.prompt_style: {p['prompt_style']!r} is not one of "
-                f"{', '.join(PROMPT_STYLES)}"
-            )
+        for key, choices in self.choice_params.items():
+            if p[key] not in choices:
+                raise ConfigError(
+                    f"method_params.{self.name}.{key}: {p[key]!r} is not one of "
+                    f"{', '.join(choices)}"
+                )
         if not isinstance(p["item_noun"], str) or not p["item_noun"].strip():
-            raise ConfigError("method_params.llmrank.item_noun: a word such as 'movie', or 'auto'")
+            raise ConfigError(
+                f"method_params.{self.name}.item_noun: a word such as 'movie', or 'auto'")
         self.titles: np.ndarray = np.array([""], dtype=object)
         self.noun = "item"
         self.llm: LLMSpec | None = None
@@ -160,13 +166,18 @@ class LLMRank(Method):
         self._record(answers, parsed, n, chat)
         return scores
 
-    def user_message(self, history: np.ndarray, candidates: np.ndarray) -> str:
-        """The fixed task-wise prompt for one user (before the chat template)."""
+    def history_lines(self, history: np.ndarray) -> list[str]:
+        """The user's ``history_len`` most recent titles, oldest first, under a lead-in."""
         recent = [int(i) for i in history if int(i) > 0][-self.params["history_len"]:]
-        noun, n = self.noun, len(candidates)
+        noun = self.noun
         lines = [f"I have watched these {noun}s, oldest first:" if noun == "movie"
                  else f"I have interacted with these {noun}s, oldest first:"]  # fmt: skip
-        lines += [f"- {self.titles[i]}" for i in recent] or ["- (none yet)"]
+        return lines + ([f"- {self.titles[i]}" for i in recent] or ["- (none yet)"])
+
+    def user_message(self, history: np.ndarray, candidates: np.ndarray) -> str:
+        """The fixed task-wise prompt for one user (before the chat template)."""
+        noun, n = self.noun, len(candidates)
+        lines = self.history_lines(history)
         lines += ["", f"Here are {n} candidate {noun}s:"]
         lines += [f"[{k}] {self.titles[int(c)]}" for k, c in enumerate(candidates, start=1)]
         lines += [
@@ -256,37 +267,14 @@ class LLMRankLL(LLMRank):
         "paper": {},
     }  # fmt: skip
 
-    def __init__(self, profile: str = "cpu", **params: Any) -> None:
-        Method.__init__(self, profile, **params)
-        p = self.params
-        if isinstance(p["history_len"], bool) or not isinstance(p["history_len"], int) \
-                or p["history_len"] < 1:
-            raise ConfigError(
-                f"method_params.{self.name}.history_len: a positive integer, got "
-                f"{p['history_len']!r}"
-            )
-        if p["normalise"] not in NORMALISATIONS:
-            raise ConfigError(
-                f"method_params.{self.name}.normalise: {p['normalise']!r} is not one of "
-                f"{', '.join(NORMALISATIONS)}"
-            )
-        if not isinstance(p["item_noun"], str) or not p["item_noun"].strip():
-            raise ConfigError(
-                f"method_params.{self.name}.item_noun: a word such as 'movie', or 'auto'")
-        self.titles = np.array([""], dtype=object)
-        self.noun = "item"
-        self.llm = None
+    positive_params = ("history_len",)
+    choice_params = {"normalise": NORMALISATIONS}
 
     def user_message(self, history: np.ndarray, candidates: np.ndarray | None = None) -> str:
         """The question every candidate title answers (the candidates are not listed)."""
-        recent = [int(i) for i in history if int(i) > 0][-self.params["history_len"]:]
-        noun = self.noun
-        lines = [f"I have watched these {noun}s, oldest first:" if noun == "movie"
-                 else f"I have interacted with these {noun}s, oldest first:"]  # fmt: skip
-        lines += [f"- {self.titles[i]}" for i in recent] or ["- (none yet)"]
-        verb = "watch" if noun == "movie" else "choose"
-        lines += ["", f"Which {noun} will I {verb} next? Answer with its title only."]
-        return "\n".join(lines)
+        verb = "watch" if self.noun == "movie" else "choose"
+        return "\n".join([*self.history_lines(history), "",
+                          f"Which {self.noun} will I {verb} next? Answer with its title only."])
 
     def score_candidates(
         self, users: np.ndarray, histories: list[np.ndarray], candidates: np.ndarray

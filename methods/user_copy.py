@@ -9,14 +9,13 @@ what the user already wrote, which is what a generative method must add to.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from benchmark.errors import ConfigError
-from methods.base import FitContext, Method
+from methods.base import FitContext, TextMethod
 from methods.item_explanation import ItemExplanation
 
 
-class UserCopy(Method):
+class UserCopy(TextMethod):
     """Explanation baseline: the user's latest training explanation (retrieval)."""
 
     name = "user-copy"
@@ -24,7 +23,6 @@ class UserCopy(Method):
     baseline = ("the user's most recent training explanation (item-expl's answer for a user "
                 "without one)")
     defaults = {"cpu": {}}
-    task_kinds = frozenset({"generation"})
 
     def fit(self, ctx: FitContext) -> None:
         if ctx.explanation is None:
@@ -37,9 +35,6 @@ class UserCopy(Method):
         self.fallback = ItemExplanation(profile=self.profile)
         self.fallback.fit(ctx)
         self.fit_info = {"users_with_explanations": len(self.by_user)}
-
-    def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
-        raise NotImplementedError("user-copy only generates explanations")
 
     def generate_explanations(
         self, users: np.ndarray, items: np.ndarray, features: list[str]
