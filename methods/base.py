@@ -124,9 +124,12 @@ class Method(ABC):
 
 
 class TextMethod(Method):
-    """Base of methods that only write explanations (the retrieval baselines): no ranking."""
+    """Base of methods that only write explanations (the retrieval baselines): no ranking. They
+    read no prompt, so they answer every prompt wording and stand beside the prompted methods
+    on the held-out-template boards too."""
 
     task_kinds = frozenset({"generation"})
+    prompt_variants = frozenset({"seen", "unseen"})
 
     def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
         raise NotImplementedError(f"{self.name} only generates explanations")

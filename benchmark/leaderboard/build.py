@@ -694,7 +694,7 @@ def _build_one(
         correction="holm",
         dataset=dict(first["dataset"]),
         task_info=dict(first["task"]),
-        protocol=dict(first.get("protocol") or {}),
+        protocol=_board_protocol(recs),
         users_evaluated=sorted({int(u) for s in summaries.values() for u in s["users"]}),
         users_dropped=sorted({int((r.get("protocol") or {}).get("users_dropped") or 0)
                               for r in recs}),
@@ -708,6 +708,19 @@ def _build_one(
     if wrong:  # impossible by construction above; a guard against future edits
         raise ResultsError("significance marks contradict the table:\n" + "\n".join(wrong))
     return board
+
+
+def _board_protocol(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The protocol shown in a board's header: the first result's, with the data quirks of the
+    first result that recorded them (they describe the data and the evaluated users, the same
+    for every method; results written before the record existed lack them)."""
+    protocol = dict(recs[0].get("protocol") or {})
+    if "data_quirks" not in protocol:
+        for r in recs:
+            if "data_quirks" in (r.get("protocol") or {}):
+                protocol["data_quirks"] = r["protocol"]["data_quirks"]
+                break
+    return protocol
 
 
 def _train_rate(record: dict[str, Any]) -> float | None:

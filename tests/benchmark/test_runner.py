@@ -339,3 +339,13 @@ def test_misspelt_method_param_names_the_field_before_any_data_loads(toy_dir, tm
     with pytest.raises(ConfigError, match=r"method_params\.sasrec\.hiden: .*did you mean 'hidden'"):
         run(cfg)
     assert not (tmp_path / "res").exists()
+
+
+def test_explanation_baselines_answer_every_prompt_wording(reviews_file, tmp_path):
+    """The retrieval baselines read no prompt: they stand on the held-out-template board too,
+    with the answers they give on the seen one."""
+    written = run(config(reviews_file, tmp_path, methods=["item-expl"],
+                         tasks=["explanation", "explanation+prompt=unseen"], seeds=[0]))
+    seen, unseen = (load_result(p) for p in written)
+    assert unseen.record["task"]["name"] == "explanation+prompt=unseen"
+    assert np.array_equal(seen.per_user["hypothesis"], unseen.per_user["hypothesis"])

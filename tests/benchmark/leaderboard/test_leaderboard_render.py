@@ -291,3 +291,12 @@ def test_baselines_are_marked_and_listed(two_methods, load, registry):
     assert "base\\_line {\\scriptsize (baseline)}" in to_latex(lb)
     rows = list(csv.DictReader(io.StringIO(to_csv(lb))))
     assert {r["method"]: r["baseline"] for r in rows} == {"my_model": "0", "base_line": "1"}
+
+
+def test_quirks_come_from_any_result_that_recorded_them(make_result, load):
+    quirks = {"valid_ties_previous": 0.1, "test_ties_previous": 0.44, "test_in_history": 0.0,
+              "tie_break": "source file row order (stable sort)", "titles": "from the data file"}
+    make_result("aaa_old", 0)  # sorts first and predates the record
+    make_result("zzz_new", 0, edit=lambda r: r["protocol"].update(data_quirks=quirks))
+    md = to_markdown(build_leaderboards(load())[0])
+    assert "44.0% of users' test and 10.0% of their validation" in md
