@@ -197,7 +197,9 @@ class Runner:
                 )
             wording = [t.name for t in tasks.values() if t.prompt not in cls.prompt_variants]
             if wording:
-                able = [m for m in METHODS if "unseen" in METHODS.get(m).prompt_variants]
+                # baselines answer any wording (they read no prompt); name the prompted methods
+                able = [m for m in METHODS if "unseen" in METHODS.get(m).prompt_variants
+                        and not METHODS.get(m).baseline]
                 raise ConfigError(
                     f"method {mname!r} cannot be evaluated on task(s) {wording}: it supports "
                     f"prompt wording(s) {', '.join(sorted(cls.prompt_variants))}. Methods with "

@@ -29,6 +29,8 @@ def test_committed_result_matches_current_code(path):
         profile=stored["profile"], id_indexing=stored["id_indexing"],
         method_params={stored["method"]: stored["method_params"]},
         data_options=stored.get("data_options", {}), backbone=stored.get("backbone"),
+        # an LLM method's --backend/--llm enter its config only when not the defaults
+        backend=stored.get("backend", "auto"), llm=stored.get("llm"),
     )
     ds = SimpleNamespace(name=stored["dataset"], content_hash=stored["content_hash"])
     now = entry_config(cfg, ds, task, stored["method"], stored["seed"])
