@@ -111,6 +111,16 @@ class Result:
     def users(self) -> np.ndarray:
         return self.per_user["users"]
 
+    def texts(self) -> tuple[list[str], list[str]]:
+        """(hypotheses, references) of a generation result, what re-scoring needs."""
+        for key in ("hypothesis", "reference"):
+            if key not in self.per_user:
+                raise ResultsError(
+                    f"{self.path}: its per-example file has no {key!r} texts, so it cannot be "
+                    "re-scored; rerun the entry with --force"
+                )
+        return self.per_user["hypothesis"].tolist(), self.per_user["reference"].tolist()
+
 
 def write_result(
     results_dir: Path, record: dict[str, Any], per_user: dict[str, np.ndarray]
@@ -185,14 +195,7 @@ def recompute_metrics(result: Result) -> tuple[dict[str, float], dict[str, np.nd
     if record.get("task", {}).get("kind") == "generation":
         from benchmark.metrics.text import text_metrics
 
-        for key in ("hypothesis", "reference"):
-            if key not in per_user:
-                raise ResultsError(
-                    f"{result.path}: its per-example file has no {key!r} texts, so its metrics "
-                    "cannot be checked; rerun the entry with --force"
-                )
-        corpus, vectors = text_metrics(per_user["hypothesis"].tolist(),
-                                       per_user["reference"].tolist())
+        corpus, vectors = text_metrics(*result.texts())
         return {m: corpus[m] for m in names}, {m: vectors[m] for m in names}
     if "rank" not in per_user:
         raise ResultsError(

@@ -302,4 +302,4 @@ class LLMRankLL(LLMRank):
         info["continuation_tokens"] += int(tokens.sum())
         info["continuations"] += int(tokens.size)
         info["mean_continuation_tokens"] = info["continuation_tokens"] / info["continuations"]
-        return torch.as_tensor(values, dtype=torch.float64).to(torch.float32)
+        return torch.as_tensor(values, dtype=torch.float32)

@@ -72,6 +72,7 @@ from methods.p5_samples import (
     truncate,
 )
 from methods.p5_templates import TEMPLATES, Template, get_template, render_source
+from tasks.base import parse_variant
 
 P5_BIBTEX = """@inproceedings{geng2022p5,
   title     = {Recommendation as Language Processing (RLP): A Unified Pretrain, Personalized
@@ -292,8 +293,8 @@ class P5(Method):
         valid_idx = np.sort(rng.choice(ctx.split.n_users, size=min(p["valid_users"],
                                                                      ctx.split.n_users),
                                        replace=False))
-        select_on = self._select_on(ctx)
         valid_expl = self._valid_explanation_samples(ctx)
+        select_on = self._select_on(ctx, has_valid_explanations=bool(valid_expl))
         stopper = EarlyStopping(p["patience"])
         history: list[dict[str, float]] = []
         n_samples, train_seconds = 0, 0.0
@@ -357,15 +358,15 @@ class P5(Method):
             "ranking": p["ranking"],
         }
 
-    def _select_on(self, ctx: FitContext) -> str:
+    def _select_on(self, ctx: FitContext, *, has_valid_explanations: bool) -> str:
         """The validation that picks the epoch (``select_on``, "auto" resolved): a run that only
         generates text is judged on text, not on a ranking task it does not report."""
         choice = self.params["select_on"]
         if choice == "auto":
             only_text = bool(ctx.task_names) and all(
-                t.split("+")[0] == "explanation" for t in ctx.task_names)
+                parse_variant(t)[0] == "explanation" for t in ctx.task_names)
             choice = "explanation" if only_text else "sequential"
-        if choice == "explanation" and not self._valid_explanation_samples(ctx):
+        if choice == "explanation" and not has_valid_explanations:
             raise ConfigError(
                 f"{self.name}: select_on=explanation needs validation explanations, and this "
                 "dataset has none; use select_on: sequential"
@@ -378,11 +379,9 @@ class P5(Method):
             return []
         rows = ctx.explanation.part("valid")
         template = get_template(self.params["expl_template"])
-        titles = {int(i): t for i, t in zip(ctx.dataset.items["item"], ctx.dataset.items["title"])
-                  if isinstance(t, str) and t}
         return [
             Sample(self.eval_source("explanation", template, user=int(u), item=int(i),
-                                    feature=f, title=titles.get(int(i))),
+                                    feature=f, title=self.titles.get(int(i))),
                    str(e), "explanation", template.id, int(u))
             for u, i, f, e in zip(rows["user"], rows["item"], rows["feature"],
                                   rows["explanation"])

@@ -31,7 +31,7 @@ training with its whole text group (its guarded members to ``held-out``), so eve
 item has at least one training example. Moving groups only adds training examples, so one pass
 in the seeded group order settles it. Users are *not* covered the same way, a deliberate
 departure from P5's splits (which keep every user in training): after collapsing copies most
-users of a review set have a single distinct sentence (All_Beauty: 1,136 examples, 991 users),
+users of a review set have a single distinct sentence (All_Beauty: 1,136 examples, 855 users),
 and demanding a training sentence for every evaluated user left 28-34 test examples per seed
 there instead of about 110. An evaluated user may therefore have no training explanation (a
 multitask method still learns the user's id from the ranking tasks); :func:`split_checks`
@@ -198,10 +198,12 @@ def split_examples(
     seed: int,
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
     no_train: np.ndarray | None = None,
+    cover_users: bool = False,
 ) -> pd.Series:
     """A ``part`` label (train/valid/test/held-out) per example, grouped by normalised text;
     ``no_train`` marks examples that may not be trained on (the cross-task guard). See the
-    module docstring for the rule."""
+    module docstring for the rule; ``cover_users`` also gives every evaluated user a training
+    example (P5's rule, not the task's: ``perf/explanation_split.py`` measures what it costs)."""
     n = len(examples)
     no_train = np.zeros(n, dtype=bool) if no_train is None else np.asarray(no_train, dtype=bool)
     if no_train.shape != (n,):
@@ -223,7 +225,9 @@ def split_examples(
         members[g].append(i)
     part = np.empty(n, dtype=object)
     items = examples["item"].to_numpy()
+    users = examples["user"].to_numpy()
     train_items: set = set()
+    train_users: set = set()
 
     def assign(g: int, label: str) -> None:
         group_part[g] = label
@@ -234,11 +238,15 @@ def split_examples(
                 part[i] = label
                 if label == "train":
                     train_items.add(items[i])
+                    train_users.add(users[i])
 
     for g in range(n_groups):
         assign(g, group_part[g])
-    for g in order:  # item coverage: one pass in the seeded order settles it (docstring)
-        if group_part[g] != "train" and any(items[i] not in train_items for i in members[g]):
+    def uncovered(i: int) -> bool:
+        return items[i] not in train_items or (cover_users and users[i] not in train_users)
+
+    for g in order:  # coverage: one pass in the seeded order settles it (docstring)
+        if group_part[g] != "train" and any(uncovered(i) for i in members[g]):
             assign(int(g), "train")
     return pd.Series(part, index=examples.index, name="part")
 

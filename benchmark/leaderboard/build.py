@@ -167,8 +167,8 @@ class Leaderboard:
         raise KeyError(method)
 
 
-def method_bibtex(name: str) -> str:
-    """BibTeX of a registered method; empty for names the registry does not know.
+def _method_attr(name: str, attr: str) -> str:
+    """A text class attribute of a registered method ("" for unknown names).
 
     Imported lazily because ``methods`` pulls in torch, which building tables does not need.
     """
@@ -178,18 +178,17 @@ def method_bibtex(name: str) -> str:
         cls = METHODS.get(name)
     except UnknownNameError:
         return ""
-    return str(getattr(cls, "bibtex", "") or "").strip()
+    return str(getattr(cls, attr, "") or "").strip()
+
+
+def method_bibtex(name: str) -> str:
+    """BibTeX of a registered method; empty for names the registry does not know."""
+    return _method_attr(name, "bibtex")
 
 
 def method_baseline(name: str) -> str:
     """``Method.baseline`` of a registered method: "" for published methods and unknown names."""
-    from methods import METHODS
-
-    try:
-        cls = METHODS.get(name)
-    except UnknownNameError:
-        return ""
-    return str(getattr(cls, "baseline", "") or "").strip()
+    return _method_attr(name, "baseline")
 
 
 def build_leaderboards(
@@ -407,14 +406,7 @@ def _text_statistics(res: Result, metrics: Sequence[str]) -> tuple[np.ndarray, d
     blocks, stats, width = [], {}, 0
     for m in metrics:
         if m in CORPUS_METRICS:
-            for name in ("hypothesis", "reference"):
-                if name not in res.per_user:
-                    raise ResultsError(
-                        f"{res.path}: its per-example file has no {name!r} texts, which the "
-                        f"corpus test of {m!r} needs; rerun the entry with --force"
-                    )
-            block = bleu_statistics(m, res.per_user["hypothesis"].tolist(),
-                                    res.per_user["reference"].tolist())
+            block = bleu_statistics(m, *res.texts())
             stat = functools.partial(bleu_from_statistics, m)
         else:
             block, stat = mean_statistics(res.per_user[m]), mean_of
@@ -668,12 +660,11 @@ def _build_one(
         notes[f"Timings come from {len(machines)} different machines: {where}; compare the "
               "efficiency columns with care."] = None
     for method in order:  # which weights answered, for LLM methods that recorded them
-        forms = {(_canonical(w.get("files")), str(w.get("form")))
+        forms = {(", ".join(f"{f['file']} sha256 {str(f['sha256'])[:12]}"
+                            for f in w.get("files") or []), str(w.get("form")))
                  for r in by_method[method].values()
                  if (w := (r.record.get("backend") or {}).get("weights"))}
-        for files, form in sorted(forms):
-            digests = ", ".join(f"{f['file']} sha256 {str(f['sha256'])[:12]}"
-                                for f in json.loads(files) or [])
+        for digests, form in sorted(forms):
             notes[f"{method}: LLM weights {digests or '(no weight files found)'}; {form}."] = None
     threads = sorted({h["torch_threads"] for h in hardware if "torch_threads" in h})
     loads = [h["load_average_1m"] for h in hardware if "load_average_1m" in h]

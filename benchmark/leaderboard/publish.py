@@ -27,7 +27,7 @@ from benchmark.results import (
     atomic_write_bytes,
     atomic_write_text,
     iter_result_files,
-    load_all,
+    load_result,
 )
 
 __all__ = ["MANIFEST", "check_leaderboards", "render_all", "write_leaderboards"]
@@ -48,12 +48,13 @@ def _results(results_dir: Path) -> list:
             f"{results_dir}: no such results directory; nothing was written. Pass the directory "
             "that `benchmark run` wrote (--results-dir, default results/)"
         )
-    if not iter_result_files(results_dir):
+    files = iter_result_files(results_dir)
+    if not files:
         raise ResultsError(
             f"{results_dir}: holds no results (<dataset>/<task>/<method>/seed<k>.json); nothing "
             "was written"
         )
-    return load_all(results_dir)
+    return [load_result(p) for p in files]
 
 
 def _render(

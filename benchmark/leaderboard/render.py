@@ -15,6 +15,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from benchmark.data.schema import TITLES_IDGENREC
 from benchmark.leaderboard.build import (
     CORPUS_RESAMPLES,
     CORPUS_TEST,
@@ -184,7 +185,7 @@ def _quirks(q: dict[str, Any] | None) -> str:
     titles = q.get("titles")
     if titles:
         text += f"; item titles: {titles}"
-        if "generated" in str(titles):
+        if titles == TITLES_IDGENREC:
             text += " (LLM methods read these ids as titles)"
     return text
 

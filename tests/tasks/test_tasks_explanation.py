@@ -182,3 +182,16 @@ def test_prepare_guards_sequential_targets_and_keeps_the_rule():
         assert checks["users_without_training"]["test"] == lacking
         assert checks["verbatim_overlap"] == {"valid": 0.0, "test": 0.0}
         assert (parts == "test").sum() > 0
+
+
+def test_covering_users_too_leaves_no_cold_user_and_fewer_test_examples():
+    rng = np.random.default_rng(4)
+    n_texts = rng.integers(1, 4, 120)  # most users write one or two distinct sentences
+    users = np.repeat(np.arange(120), n_texts)
+    ex = pd.DataFrame({"user": users, "item": rng.integers(0, 10, users.size),
+                       "explanation": [f"sentence {i} of its user" for i in range(users.size)]})
+    items_only = split_examples(ex, seed=1)
+    both = split_examples(ex, seed=1, cover_users=True)
+    assert split_checks(ex, both)["users_without_training"] == {"valid": 0, "test": 0}
+    assert split_checks(ex, items_only)["users_without_training"]["test"] > 0
+    assert (both == "test").sum() < (items_only == "test").sum()
