@@ -18,6 +18,7 @@ METHODS.add("peapod-no-user", "methods.peapod:PeaPODNoUser")
 METHODS.add("llmrank", "methods.llmrank:LLMRank")
 METHODS.add("llmrank-ll", "methods.llmrank:LLMRankLL")
 METHODS.add("rpp", "methods.rpp:RPP")
+METHODS.add("rpp-ll", "methods.rpp:RPPLL")
 METHODS.add("uem", "methods.uem:UEM")
 
 __all__ = ["METHODS", "FitContext", "Method"]

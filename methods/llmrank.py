@@ -18,17 +18,22 @@ Parameters:
 
 - ``history_len`` (10): history titles shown. LLMRank found longer histories help little and
   cost prompt length; a 135M model loses track sooner still.
-- ``max_new_tokens`` (80): enough for 20 comma-separated numbers (about 2-3 tokens each) and a
-  short lead-in; an answer cut here still counts for what it ranked.
+- ``max_new_tokens`` (``auto``): ``auto`` gives each user's answer the tokens a full ranking
+  of that user's list needs (:func:`methods.llm_budget.answer_budget`: every candidate as a
+  ``[k] title`` line, the most verbose answer the parser reads, plus a margin), so the budget
+  grows with the list and a model that writes titles when asked for numbers is not cut; an
+  integer fixes it (an answer cut there still counts for what it ranked). Every output format
+  ends by asking for ``END``, and generation stops there.
 - ``prompt_style``: ``index`` (default) asks for the candidates' numbers, which small models
   copy far more reliably than titles and which cost few tokens; ``title`` asks for the titles,
-  one per line (LLMRank's format; give it ``max_new_tokens`` around 300).
+  one per line (LLMRank's format).
 - ``item_noun`` (``auto``): what the items are called in the prompt; ``auto`` says "movie" on
   MovieLens data and "item" elsewhere.
 
 ``predict_info`` of each result records the share of answers from which nothing could be read
 (``invalid_output_rate``), the mean share of candidates an answer ranked, duplicate and
-out-of-range mentions, answers cut by ``max_new_tokens`` and a few raw answers.
+out-of-range mentions, answers cut by ``max_new_tokens`` (``cut_by_max_new_tokens``; the
+leaderboard notes a result with any), the token budgets given and a few raw answers.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from benchmark.backends.llm import GenerateRequest, LLMBackend, ScoreRequest
 from benchmark.config import LLMSpec
 from benchmark.errors import ConfigError
 from methods.base import FitContext, Method
+from methods.llm_budget import AUTO, END_SENTENCE, STOP, answer_budget, check_budget_param
 from methods.llm_parsing import complete_order, parse_ranking
 
 PROMPT_STYLES = ("index", "title")
@@ -52,9 +58,9 @@ N_EXAMPLES = 3
 
 _ANSWER_FORMAT = {
     "index": "Answer with the candidate numbers only, most likely first, separated by commas "
-    "(for example: 4, 17, 1, ...). List every candidate once.",
+    f"(for example: 4, 17, 1, ...). List every candidate once. {END_SENTENCE}",
     "title": "Answer with the candidate titles only, one per line, most likely first. List "
-    "every candidate once.",
+    f"every candidate once. {END_SENTENCE}",
 }
 
 
@@ -73,7 +79,7 @@ class LLMRank(Method):
   archivePrefix = {arXiv}
 }"""
     defaults = {
-        "cpu": {"history_len": 10, "max_new_tokens": 80, "prompt_style": "index",
+        "cpu": {"history_len": 10, "max_new_tokens": AUTO, "prompt_style": "index",
                 "item_noun": "auto"},
         "paper": {},
     }  # fmt: skip
@@ -84,7 +90,7 @@ class LLMRank(Method):
     gpu_profiles = frozenset({"paper"})
 
     #: parameters that must be positive integers, and those with a fixed set of choices
-    positive_params: ClassVar[tuple[str, ...]] = ("history_len", "max_new_tokens")
+    positive_params: ClassVar[tuple[str, ...]] = ("history_len",)
     choice_params: ClassVar[dict[str, tuple[str, ...]]] = {"prompt_style": PROMPT_STYLES}
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
@@ -101,6 +107,8 @@ class LLMRank(Method):
                     f"method_params.{self.name}.{key}: {p[key]!r} is not one of "
                     f"{', '.join(choices)}"
                 )
+        if "max_new_tokens" in p:  # generate mode only
+            check_budget_param(self.name, p["max_new_tokens"])
         if not isinstance(p["item_noun"], str) or not p["item_noun"].strip():
             raise ConfigError(
                 f"method_params.{self.name}.item_noun: a word such as 'movie', or 'auto'")
@@ -152,8 +160,8 @@ class LLMRank(Method):
             text, used_chat = self.build_prompt(backend, history, row)
             prompts.append(text)
             chat = chat and used_chat
-        requests = [GenerateRequest(p, max_new_tokens=self.params["max_new_tokens"])
-                    for p in prompts]  # fmt: skip
+        requests = ranking_requests(backend, prompts, candidates, self.titles,
+                                    self.params["max_new_tokens"])
         answers = backend.generate(requests)
         scores = torch.empty(candidates.shape, dtype=torch.float32)
         n = candidates.shape[1]
@@ -163,7 +171,7 @@ class LLMRank(Method):
             order = complete_order(result.order, n)
             scores[i, torch.as_tensor(order)] = -torch.arange(n, dtype=torch.float32)
             parsed.append(result)
-        self._record(answers, parsed, n, chat)
+        self._record(requests, answers, parsed, n, chat)
         return scores
 
     def history_lines(self, history: np.ndarray) -> list[str]:
@@ -198,26 +206,49 @@ class LLMRank(Method):
         except ValueError:
             return f"{message}\nAnswer:", False
 
-    def _record(self, answers: list[Any], parsed: list[Any], n: int, chat: bool) -> None:
+    def _record(self, requests: list[GenerateRequest], answers: list[Any], parsed: list[Any],
+                n: int, chat: bool) -> None:
         """Add one batch's parse counts to ``predict_info`` (reset by the harness per task)."""
         info = self.predict_info
         if not info:
-            info.update(
-                prompt_style=self.params["prompt_style"], chat_template=chat, answers=0,
-                invalid_answers=0, ranked_fraction_sum=0.0, duplicates=0, out_of_range=0,
-                unread_lines=0, cut_by_max_new_tokens=0, new_tokens=0, parse_rules={},
-                example_answers=[],
-            )  # fmt: skip
+            info.update(mode="generate", prompt_style=self.params["prompt_style"],
+                        chat_template=chat)
         info["chat_template"] = info["chat_template"] and chat
-        add_answer_counts(info, answers, parsed, n)
+        add_answer_counts(info, requests, answers, parsed, n, self.params["max_new_tokens"])
+
+
+def ranking_requests(
+    backend: LLMBackend, prompts: list[str], candidates: np.ndarray, titles: np.ndarray,
+    max_new_tokens: int | str,
+) -> list[GenerateRequest]:
+    """Greedy requests for ranking answers that stop at the end marker, each with its token
+    budget: derived from that prompt's candidate list for ``"auto"``, else the fixed number."""
+    requests = []
+    for prompt, row in zip(prompts, candidates):
+        budget = (answer_budget(backend.encode, [str(titles[int(c)]) for c in row])
+                  if max_new_tokens == AUTO else int(max_new_tokens))  # fmt: skip
+        requests.append(GenerateRequest(prompt, max_new_tokens=budget, stop=STOP))
+    return requests
 
 
 def add_answer_counts(
-    info: dict[str, Any], answers: list[Any], parsed: list[Any], n: int
+    info: dict[str, Any], requests: list[GenerateRequest], answers: list[Any],
+    parsed: list[Any], n: int, budget_param: int | str,
 ) -> None:
-    """Add one batch of generated rankings (``n`` candidates each) and how they parsed to the
-    running counts in ``info`` (shared by every method that parses LLM rankings)."""
+    """Add one batch of generated rankings (``n`` candidates each), their token budgets and
+    how they parsed to the running counts in ``info`` (shared by every method that parses LLM
+    rankings)."""
+    for key in ("answers", "invalid_answers", "duplicates", "out_of_range", "unread_lines",
+                "cut_by_max_new_tokens", "new_tokens", "budget_tokens", "max_budget"):
+        info.setdefault(key, 0)
+    info.setdefault("ranked_fraction_sum", 0.0)
+    info.setdefault("parse_rules", {})
+    info.setdefault("example_answers", [])
+    info["max_new_tokens"] = budget_param
     rules = Counter(info["parse_rules"])
+    for request in requests:
+        info["budget_tokens"] += request.max_new_tokens
+        info["max_budget"] = max(info["max_budget"], request.max_new_tokens)
     for answer, result in zip(answers, parsed):
         info["answers"] += 1
         info["invalid_answers"] += int(not result.valid)
@@ -235,6 +266,7 @@ def add_answer_counts(
     info["invalid_output_rate"] = info["invalid_answers"] / total
     info["mean_fraction_ranked"] = info["ranked_fraction_sum"] / total
     info["mean_new_tokens"] = info["new_tokens"] / total
+    info["mean_budget"] = info["budget_tokens"] / total
 
 
 def _auto_noun(name: str, fmt: str) -> str:
@@ -284,22 +316,39 @@ class LLMRankLL(LLMRank):
             raise RuntimeError(f"{self.name}: call fit() before scoring")
         backend = self.llm.backend()
         candidates = np.asarray(candidates)
-        requests, chat = [], True
+        prompts, chat = [], True
         for history, row in zip(histories, candidates):
             prompt, used_chat = self.build_prompt(backend, history, row)
             chat = chat and used_chat
-            requests.append(ScoreRequest(prompt, tuple(str(self.titles[int(c)]) for c in row)))
-        results = backend.score(requests)
-        mean = self.params["normalise"] == "mean"
-        values = np.stack([r.mean_logprobs() if mean else r.logprobs for r in results])
-        tokens = np.stack([r.n_tokens for r in results])
+            prompts.append(prompt)
         info = self.predict_info
         if not info:
-            info.update(mode="score", normalise=self.params["normalise"], chat_template=chat,
-                        users=0, continuation_tokens=0, continuations=0)
+            info.update(mode="score", normalise=self.params["normalise"], chat_template=chat)
         info["chat_template"] = info["chat_template"] and chat
+        values = score_titles(backend, prompts, candidates, self.titles,
+                              self.params["normalise"], info)
+        return torch.as_tensor(values, dtype=torch.float32)
+
+
+def score_titles(
+    backend: LLMBackend, prompts: list[str], candidates: np.ndarray, titles: np.ndarray,
+    normalise: str, info: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """``[len(prompts), n]``: each candidate title's log-likelihood as the continuation of its
+    row's prompt, per token (``normalise="mean"``) or summed (``"sum"``), in one
+    ``backend.score`` call (each prompt encoded once, its candidates continuing its cache).
+    With ``info``, adds the users and continuation-token counts to it."""
+    requests = [ScoreRequest(prompt, tuple(str(titles[int(c)]) for c in row))
+                for prompt, row in zip(prompts, candidates)]  # fmt: skip
+    results = backend.score(requests)
+    mean = normalise == "mean"
+    values = np.stack([r.mean_logprobs() if mean else r.logprobs for r in results])
+    if info is not None:
+        tokens = np.stack([r.n_tokens for r in results])
+        for key in ("users", "continuation_tokens", "continuations"):
+            info.setdefault(key, 0)
         info["users"] += len(requests)
         info["continuation_tokens"] += int(tokens.sum())
         info["continuations"] += int(tokens.size)
         info["mean_continuation_tokens"] = info["continuation_tokens"] / info["continuations"]
-        return torch.as_tensor(values, dtype=torch.float32)
+    return values

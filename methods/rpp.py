@@ -52,8 +52,14 @@ Other parameters: ``reward_negatives`` (19, as ``rerank``), ``user_dim``/``cf_ep
 updates: in the tests' toy world, where one output format earns reward 1 and the others 0.3,
 10 updates of 16 users moved that format from 0.20 to 0.33 at 0.01, to 0.64 at 0.02, to 0.99
 at 0.05), ``entropy_coef`` (0.01, against collapsing on a few noisy rewards), ``value_coef``,
-``max_new_tokens`` (80, as ``llmrank``, so the two differ by the prompt only) and
-``item_noun``.
+``max_new_tokens`` (``auto``, as ``llmrank``: each answer gets the tokens a full ranking of
+its list needs and stops at ``END``, so the two differ by the prompt only) and ``item_noun``.
+
+Two modes, two registry names. ``rpp`` (above) generates a ranking and parses it. ``rpp-ll``
+(:class:`RPPLL`) answers by log-likelihood, as ``llmrank-ll``: the prompt has no candidate list
+and no output format (three patterns: role, history, reasoning) and asks which item comes next;
+each candidate's title is scored as the answer. In both, the reward is computed in the mode
+that is evaluated (:meth:`RPP.rank_lists`), so the policies learn what the table scores.
 
 ``fit_info`` records the learning curve (mean reward per iteration), the option texts, the
 policies' choice distribution averaged over all users (its entropy, and the mean per-user
@@ -100,13 +106,20 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from benchmark.backends.llm import GenerateRequest, GenerateResult, LLMBackend
+from benchmark.backends.llm import LLMBackend
 from benchmark.config import LLMSpec
 from benchmark.data.schema import Dataset
 from benchmark.errors import ConfigError
 from methods.base import FitContext, Method
+from methods.llm_budget import AUTO, END_SENTENCE, check_budget_param
 from methods.llm_parsing import ParsedRanking, complete_order, parse_ranking
-from methods.llmrank import _auto_noun, add_answer_counts
+from methods.llmrank import (
+    NORMALISATIONS,
+    _auto_noun,
+    add_answer_counts,
+    ranking_requests,
+    score_titles,
+)
 from methods.user_factors import train_user_factors
 from tasks.sampling import sample_candidates
 
@@ -116,6 +129,7 @@ __all__ = [
     "REASONING_OPTIONS",
     "ROLE_OPTIONS",
     "RPP",
+    "RPPLL",
     "history_options",
     "ndcg_at",
 ]
@@ -211,7 +225,7 @@ class RPP(Method):
             "history_lengths": [5, 10, 15], "history_genres": True,
             "user_dim": 32, "cf_epochs": 10, "hidden": 64,
             "lr": 0.03, "entropy_coef": 0.01, "value_coef": 0.5,
-            "max_new_tokens": 80, "predict_sample": False, "item_noun": "auto",
+            "max_new_tokens": AUTO, "predict_sample": False, "item_noun": "auto",
         },
         "paper": {"iterations": 15, "history_genres": False},
     }  # fmt: skip
@@ -220,36 +234,46 @@ class RPP(Method):
     #: the harness gives it the run's LLM (``--backend``/``--llm``) and records which answered
     uses_llm: ClassVar[bool] = True
     gpu_profiles = frozenset({"paper"})
+    #: the prompt patterns the policies choose, in action order
+    patterns: ClassVar[tuple[str, ...]] = PATTERNS
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
         p = self.params
+        name = self.name
         positive = ("iterations", "train_users", "reward_negatives", "user_dim", "cf_epochs",
-                    "hidden", "max_new_tokens")  # fmt: skip
+                    "hidden")  # fmt: skip
         for key in positive:
             if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < 1:
-                raise ConfigError(f"method_params.rpp.{key}: a positive integer, got {p[key]!r}")
+                raise ConfigError(
+                    f"method_params.{name}.{key}: a positive integer, got {p[key]!r}")
+        if "max_new_tokens" in p:  # generate mode
+            check_budget_param(name, p["max_new_tokens"])
+        if "normalise" in p and p["normalise"] not in NORMALISATIONS:  # score mode
+            raise ConfigError(f"method_params.{name}.normalise: {p['normalise']!r} is not one "
+                              f"of {', '.join(NORMALISATIONS)}")
         for key in ("lr", "entropy_coef", "value_coef"):
             value = p[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"method_params.rpp.{key}: a number >= 0, got {value!r}")
+                raise ConfigError(f"method_params.{name}.{key}: a number >= 0, got {value!r}")
         if not p["lr"] > 0:
-            raise ConfigError(f"method_params.rpp.lr: must be > 0, got {p['lr']!r}")
+            raise ConfigError(f"method_params.{name}.lr: must be > 0, got {p['lr']!r}")
         lengths = p["history_lengths"]
         if (not isinstance(lengths, (list, tuple)) or not lengths
                 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in lengths)
                 or len(set(lengths)) != len(lengths)):  # fmt: skip
-            raise ConfigError(
-                f"method_params.rpp.history_lengths: distinct positive integers, got {lengths!r}"
-            )
+            raise ConfigError(f"method_params.{name}.history_lengths: distinct positive "
+                              f"integers, got {lengths!r}")
         for key in ("history_genres", "predict_sample"):
             if not isinstance(p[key], bool):
-                raise ConfigError(f"method_params.rpp.{key}: true or false, got {p[key]!r}")
+                raise ConfigError(f"method_params.{name}.{key}: true or false, got {p[key]!r}")
         if not isinstance(p["item_noun"], str) or not p["item_noun"].strip():
-            raise ConfigError("method_params.rpp.item_noun: a word such as 'movie', or 'auto'")
+            raise ConfigError(
+                f"method_params.{name}.item_noun: a word such as 'movie', or 'auto'")
         self.history_actions = history_options(lengths, p["history_genres"])
-        self.sizes = (len(ROLE_OPTIONS), len(self.history_actions), len(REASONING_OPTIONS),
-                      len(OUTPUT_OPTIONS))  # fmt: skip
+        n_options = {"role": len(ROLE_OPTIONS), "history": len(self.history_actions),
+                     "reasoning": len(REASONING_OPTIONS), "output": len(OUTPUT_OPTIONS)}
+        self.sizes = tuple(n_options[k] for k in self.patterns)
         self.titles: np.ndarray = np.array([""], dtype=object)
         self.genres: np.ndarray = np.array([""], dtype=object)
         self.noun = "item"
@@ -267,12 +291,13 @@ class RPP(Method):
             f"{n} most recent {noun} titles" + (" with genres" if g else "")
             for n, g in self.history_actions
         ]
-        return {
+        texts = {
             "role": [t.format(noun=noun) for t in ROLE_OPTIONS],
             "history": history,
             "reasoning": [t.format(noun=noun) or "(none)" for t in REASONING_OPTIONS],
             "output": [_output_sentence(k, 20) for k in range(len(OUTPUT_OPTIONS))],
         }
+        return {k: texts[k] for k in self.patterns}
 
     def user_message(
         self, history: np.ndarray, candidates: np.ndarray, actions: Sequence[int]
@@ -280,17 +305,8 @@ class RPP(Method):
         """The user turn for one user under ``actions`` (role, history, reasoning, output);
         the role sentence goes separately as the system message (:meth:`build_prompt`)."""
         _, hist, reason, out = (int(a) for a in actions)
-        length, with_genres = self.history_actions[hist]
         noun, n = self.noun, len(candidates)
-        recent = [int(i) for i in history if int(i) > 0][-length:]
-        verb = "watched" if noun == "movie" else "interacted with"
-        extra = " (with their genres)" if with_genres else ""
-        lines = [f"I have {verb} these {noun}s{extra}, oldest first:"]
-        for i in recent:
-            genre = self.genres[i] if with_genres else ""
-            lines.append(f"- {self.titles[i]}" + (f" | {genre}" if genre else ""))
-        if not recent:
-            lines.append("- (none yet)")
+        lines = self.history_lines(history, hist)
         lines += ["", f"Here are {n} candidate {noun}s:"]
         lines += [f"[{k}] {self.titles[int(c)]}" for k, c in enumerate(candidates, start=1)]
         guidance = REASONING_OPTIONS[reason].format(noun=noun)
@@ -298,6 +314,19 @@ class RPP(Method):
                f"history.")  # fmt: skip
         lines += ["", " ".join(s for s in (guidance, ask, _output_sentence(out, n)) if s)]
         return "\n".join(lines)
+
+    def history_lines(self, history: np.ndarray, hist_action: int) -> list[str]:
+        """The history-records pattern's lines under option ``hist_action``."""
+        length, with_genres = self.history_actions[hist_action]
+        noun = self.noun
+        recent = [int(i) for i in history if int(i) > 0][-length:]
+        verb = "watched" if noun == "movie" else "interacted with"
+        extra = " (with their genres)" if with_genres else ""
+        lines = [f"I have {verb} these {noun}s{extra}, oldest first:"]
+        for i in recent:
+            genre = self.genres[i] if with_genres else ""
+            lines.append(f"- {self.titles[i]}" + (f" | {genre}" if genre else ""))
+        return lines if recent else [*lines, "- (none yet)"]
 
     def build_prompt(
         self, backend: LLMBackend, history: np.ndarray, candidates: np.ndarray,
@@ -351,7 +380,7 @@ class RPP(Method):
             self.policies = _Policies(p["user_dim"], p["hidden"], self.sizes)
         optimiser = torch.optim.Adam(self.policies.parameters(), lr=p["lr"])
         sampler = torch.Generator().manual_seed(ctx.seed)
-        cache: dict[str, str] = {}  # prompt -> greedy answer
+        cache: dict[tuple[str, tuple[int, ...]], tuple[list[int], bool]] = {}
         curve: list[float] = []
         stats = Counter(llm_calls=0, llm_prompts=0, cached_answers=0, invalid_answers=0)
         llm_seconds = 0.0
@@ -364,25 +393,22 @@ class RPP(Method):
                 [torch.multinomial(torch.softmax(lg, -1), 1, generator=sampler)[:, 0]
                  for lg in logits], dim=1,
             )  # fmt: skip  [users, patterns]
-            keys = [self.build_prompt(backend, train_items[r], cands[r], actions[r].tolist())[0]
-                    for r in range(n_train)]  # fmt: skip
+            keys = [(self.build_prompt(backend, train_items[r], cands[r], actions[r].tolist())[0],
+                     tuple(int(c) for c in cands[r])) for r in range(n_train)]  # fmt: skip
             todo = list(dict.fromkeys(k for k in keys if k not in cache))
             if todo:
                 t0 = time.perf_counter()
-                answers = backend.generate(
-                    [GenerateRequest(q, max_new_tokens=p["max_new_tokens"]) for q in todo]
-                )
+                answered = self.rank_lists(backend, [q for q, _ in todo],
+                                           np.array([row for _, row in todo]))
                 llm_seconds += time.perf_counter() - t0
                 stats["llm_calls"] += 1
                 stats["llm_prompts"] += len(todo)
-                cache.update((q, answer.text) for q, answer in zip(todo, answers))
+                cache.update(zip(todo, answered))
             stats["cached_answers"] += n_train - len(todo)
             rewards = torch.empty(n_train)
             for r in range(n_train):
-                titles = [self.titles[int(c)] for c in cands[r]]
-                parsed = parse_ranking(cache[keys[r]], titles)
-                stats["invalid_answers"] += int(not parsed.valid)
-                order = complete_order(parsed.order, len(titles))
+                order, valid = cache[keys[r]]
+                stats["invalid_answers"] += int(not valid)
                 rewards[r] = ndcg_at(order.index(int(target_col[r])) + 1)
             curve.append(float(rewards.mean()))
             self._update(optimiser, states, actions, rewards)
@@ -409,6 +435,21 @@ class RPP(Method):
             "fit_seconds": time.perf_counter() - t_fit,
             "item_noun": self.noun,
         }
+
+    def rank_lists(
+        self, backend: LLMBackend, prompts: list[str], candidates: np.ndarray
+    ) -> list[tuple[list[int], bool]]:
+        """Per prompt the LLM's full order of its candidate row (0-based columns, best first)
+        and whether the answer could be read: generated greedily with the list's token budget,
+        parsed, unranked candidates last. This is the mode the reward is computed in, so it is
+        the mode :meth:`score_candidates` evaluates."""
+        requests = ranking_requests(backend, prompts, candidates, self.titles,
+                                    self.params["max_new_tokens"])
+        out = []
+        for answer, row in zip(backend.generate(requests), candidates):
+            parsed = parse_ranking(answer.text, [self.titles[int(c)] for c in row])
+            out.append((complete_order(parsed.order, len(row)), parsed.valid))
+        return out
 
     def _update(
         self, optimiser: torch.optim.Optimizer, states: torch.Tensor, actions: torch.Tensor,
@@ -445,18 +486,18 @@ class RPP(Method):
         """The choice distribution averaged over ``users``, its entropy (nats), the mean
         per-user entropy and the greedy choices' histogram, per pattern."""
         probs = self.choice_probabilities(users)
-        mean = {k: pr.mean(0) for k, pr in zip(PATTERNS, probs)}
+        mean = {k: pr.mean(0) for k, pr in zip(self.patterns, probs)}
         return {
             "choice_distribution": {k: [round(float(x), 6) for x in m] for k, m in mean.items()},
             "choice_entropy": {k: _entropy(m) for k, m in mean.items()},
             "mean_user_entropy": {
                 k: float(-(pr * pr.clamp_min(1e-12).log()).sum(-1).mean())
-                for k, pr in zip(PATTERNS, probs)
+                for k, pr in zip(self.patterns, probs)
             },
-            "max_entropy": {k: math.log(n) for k, n in zip(PATTERNS, self.sizes)},
+            "max_entropy": {k: math.log(n) for k, n in zip(self.patterns, self.sizes)},
             "greedy_choices": {
                 k: np.bincount(pr.argmax(-1).numpy(), minlength=pr.shape[1]).tolist()
-                for k, pr in zip(PATTERNS, probs)
+                for k, pr in zip(self.patterns, probs)
             },
         }
 
@@ -478,9 +519,9 @@ class RPP(Method):
     def score_candidates(
         self, users: np.ndarray, histories: list[np.ndarray], candidates: np.ndarray
     ) -> torch.Tensor:
-        """Scores ``-rank`` in the order parsed from each user's answer (no ties)."""
+        """Each user's prompt under the chosen options, answered in this method's mode."""
         if self.llm is None or self.policies is None:
-            raise RuntimeError("rpp: call fit() before scoring")
+            raise RuntimeError(f"{self.name}: call fit() before scoring")
         backend = self.llm.backend()
         candidates = np.asarray(candidates)
         actions = self.choose(np.asarray(users))
@@ -489,40 +530,97 @@ class RPP(Method):
             text, used_chat = self.build_prompt(backend, history, row, act.tolist())
             prompts.append(text)
             chat = chat and used_chat
-        requests = [GenerateRequest(q, max_new_tokens=self.params["max_new_tokens"])
-                    for q in prompts]  # fmt: skip
+        info = self.predict_info
+        if not info:
+            info.update(self._mode_info(), chat_template=chat,
+                        choice="sample" if self.params["predict_sample"] else "greedy",
+                        chosen_options={k: [0] * s for k, s in zip(self.patterns, self.sizes)})
+        info["chat_template"] = info["chat_template"] and chat
+        for k, pattern in enumerate(self.patterns):
+            for a in actions[:, k].tolist():
+                info["chosen_options"][pattern][a] += 1
+        return self.answer(backend, prompts, candidates, info)
+
+    def _mode_info(self) -> dict[str, Any]:
+        """What ``predict_info`` says about the answering mode."""
+        return {"mode": "generate"}
+
+    def answer(
+        self, backend: LLMBackend, prompts: list[str], candidates: np.ndarray,
+        info: dict[str, Any],
+    ) -> torch.Tensor:
+        """Generate mode: scores ``-rank`` in the order parsed from each answer (no ties),
+        with llmrank's answer statistics added to ``info``."""
+        requests = ranking_requests(backend, prompts, candidates, self.titles,
+                                    self.params["max_new_tokens"])
         answers = backend.generate(requests)
         n = candidates.shape[1]
         scores = torch.empty(candidates.shape, dtype=torch.float32)
-        parsed = []
+        parsed: list[ParsedRanking] = []
         for i, (answer, row) in enumerate(zip(answers, candidates)):
             result = parse_ranking(answer.text, [self.titles[int(c)] for c in row])
             order = complete_order(result.order, n)
             scores[i, torch.as_tensor(order)] = -torch.arange(n, dtype=torch.float32)
             parsed.append(result)
-        self._record(answers, parsed, n, chat, actions)
+        add_answer_counts(info, requests, answers, parsed, n, self.params["max_new_tokens"])
         return scores
 
-    def _record(
-        self, answers: list[GenerateResult], parsed: list[ParsedRanking], n: int, chat: bool,
-        actions: torch.Tensor,
-    ) -> None:
-        """Add one batch's parse counts (llmrank's keys) and chosen options to
-        ``predict_info`` (reset by the harness per task)."""
-        info = self.predict_info
-        if not info:
-            info.update(
-                chat_template=chat, answers=0, invalid_answers=0, ranked_fraction_sum=0.0,
-                duplicates=0, out_of_range=0, unread_lines=0, cut_by_max_new_tokens=0,
-                new_tokens=0, parse_rules={}, example_answers=[],
-                choice="sample" if self.params["predict_sample"] else "greedy",
-                chosen_options={k: [0] * s for k, s in zip(PATTERNS, self.sizes)},
-            )  # fmt: skip
-        info["chat_template"] = info["chat_template"] and chat
-        add_answer_counts(info, answers, parsed, n)
-        for k, pattern in enumerate(PATTERNS):
-            for a in actions[:, k].tolist():
-                info["chosen_options"][pattern][a] += 1
+
+class RPPLL(RPP):
+    """RPP in score mode: the policies choose the role, history and reasoning sentences, and
+    the LLM ranks the candidates by each title's log-likelihood as the answer (``llmrank-ll``'s
+    scoring) instead of generating a ranking.
+
+    The candidates are not listed in the prompt and nothing is generated, so there is no
+    output-format pattern; the user turn is the history records, the reasoning sentence and
+    "Which movie will I watch next? Answer with its title only." (``llmrank-ll``'s question),
+    with the role as system message. The reward is computed the same way (NDCG@10 of the
+    validation target, ranked by log-likelihood among the reward negatives), so the policies
+    learn what the evaluation scores. ``normalise`` as in ``llmrank-ll``; no
+    ``max_new_tokens``. Everything else (state, policies, A2C, cache, parameters) is
+    ``rpp``'s.
+    """
+
+    name = "rpp-ll"
+    defaults = {
+        "cpu": {**{k: v for k, v in RPP.defaults["cpu"].items() if k != "max_new_tokens"},
+                "normalise": "mean"},
+        "paper": dict(RPP.defaults["paper"]),
+    }  # fmt: skip
+    patterns = ("role", "history", "reasoning")
+
+    def user_message(
+        self, history: np.ndarray, candidates: np.ndarray, actions: Sequence[int]
+    ) -> str:
+        """The user turn under ``actions`` (role, history, reasoning): the question every
+        candidate title answers."""
+        _, hist, reason = (int(a) for a in actions)
+        verb = "watch" if self.noun == "movie" else "choose"
+        guidance = REASONING_OPTIONS[reason].format(noun=self.noun)
+        ask = f"Which {self.noun} will I {verb} next? Answer with its title only."
+        return "\n".join([*self.history_lines(history, hist), "",
+                          " ".join(s for s in (guidance, ask) if s)])
+
+    def rank_lists(
+        self, backend: LLMBackend, prompts: list[str], candidates: np.ndarray
+    ) -> list[tuple[list[int], bool]]:
+        """Per prompt its candidates ordered by title log-likelihood (stable: equal scores
+        keep list order); always readable."""
+        values = score_titles(backend, prompts, candidates, self.titles,
+                              self.params["normalise"])
+        return [(np.argsort(-v, kind="stable").tolist(), True) for v in values]
+
+    def _mode_info(self) -> dict[str, Any]:
+        return {"mode": "score", "normalise": self.params["normalise"]}
+
+    def answer(
+        self, backend: LLMBackend, prompts: list[str], candidates: np.ndarray,
+        info: dict[str, Any],
+    ) -> torch.Tensor:
+        """Score mode: each candidate's title log-likelihood."""
+        values = score_titles(backend, prompts, candidates, self.titles,
+                              self.params["normalise"], info)
+        return torch.as_tensor(values, dtype=torch.float32)
 
 
 def _output_sentence(k: int, n: int) -> str:
@@ -530,7 +628,7 @@ def _output_sentence(k: int, n: int) -> str:
     numbers = [x for x in (4, 17, 1) if x <= n] or [1]
     example = ", ".join(map(str, numbers)) + ", ..."
     brackets = " > ".join(f"[{x}]" for x in numbers) + " > ..."
-    return OUTPUT_OPTIONS[k].format(example=example, brackets=brackets)
+    return f"{OUTPUT_OPTIONS[k].format(example=example, brackets=brackets)} {END_SENTENCE}"
 
 
 def _entropy(probs: torch.Tensor) -> float:

@@ -666,6 +666,10 @@ def _build_one(
                  if (w := (r.record.get("backend") or {}).get("weights"))}
         for digests, form in sorted(forms):
             notes[f"{method}: LLM weights {digests or '(no weight files found)'}; {form}."] = None
+    for method in order:  # generated answers the token budget cut: the list's tail unread
+        if note := _cut_answers_note(method, [by_method[method][s].record
+                                              for s in summaries[method]["seeds"]]):
+            notes[note] = None
     threads = sorted({h["torch_threads"] for h in hardware if "torch_threads" in h})
     loads = [h["load_average_1m"] for h in hardware if "load_average_1m" in h]
     if len(threads) > 1 or (loads and max(loads) > 2 * max(threads or [1])):
@@ -699,6 +703,28 @@ def _build_one(
     if wrong:  # impossible by construction above; a guard against future edits
         raise ResultsError("significance marks contradict the table:\n" + "\n".join(wrong))
     return board
+
+
+def _cut_answers_note(method: str, records: list[dict[str, Any]]) -> str | None:
+    """A note when any of ``method``'s generated answers stopped at ``max_new_tokens``
+    (``predict_info.cut_by_max_new_tokens``): the candidates a cut answer did not reach are
+    ranked last in list order, so the row partly measures the budget, not the model."""
+    cut = answers = 0
+    budgets = set()
+    for record in records:
+        info = (record.get("method") or {}).get("predict_info") or {}
+        cut += int(info.get("cut_by_max_new_tokens") or 0)
+        answers += int(info.get("answers") or 0)
+        budget = info.get("max_new_tokens",
+                          ((record.get("method") or {}).get("params") or {}).get("max_new_tokens"))
+        if budget is not None:
+            budgets.add(str(budget))
+    if not cut:
+        return None
+    budget = f" (max_new_tokens {' or '.join(sorted(budgets))})" if budgets else ""
+    return (f"{method}: {cut} of {answers} generated answers were cut by the token "
+            f"budget{budget}; the candidates they did not reach rank last in list order, so "
+            "the row partly measures the budget, not the model.")
 
 
 def _board_protocol(recs: list[dict[str, Any]]) -> dict[str, Any]:
