@@ -77,6 +77,37 @@ def test_parsed_answers_become_ranks_and_rates(titled):
     assert info["example_answers"] == ["3, 1", "no idea", "[2] > [2] > [9] > [4]"]
 
 
+def test_generate_budget_grows_with_the_list_and_stops_at_the_end_mark(titled):
+    from methods.llm_budget import STOP, answer_budget
+
+    _, split = titled
+    backend = FakeBackend(scripted(["1"] * 3))
+    method = fitted(titled, backend)
+    lists = [np.array([[5, 6]]), np.array([[5, 6, 7, 8]]), np.array([[5, 6, 7, 8, 1, 2, 3]])]
+    for row in lists:
+        method.score_candidates(split.users[:1], split.histories("test")[:1], row)
+    budgets = [r.max_new_tokens for r in backend.requests]
+    assert budgets[0] < budgets[1] < budgets[2]
+    assert budgets == [answer_budget(backend.encode, [TITLES[i - 1] for i in row[0]])
+                       for row in lists]
+    assert all(r.stop == STOP for r in backend.requests)
+    assert "write END" in backend.prompts[0]
+    info = method.predict_info
+    assert info["max_new_tokens"] == "auto" and info["max_budget"] == budgets[2]
+    assert info["mean_budget"] == pytest.approx(sum(budgets) / 3)
+
+
+def test_a_fixed_budget_is_kept_and_its_cut_answers_counted(titled):
+    _, split = titled
+    backend = FakeBackend(scripted(["2, 1...", "1, 2, 3, 4"]))
+    method = fitted(titled, backend, max_new_tokens=7)
+    method.score_candidates(split.users[:2], split.histories("test")[:2],
+                            np.array([[5, 6, 7, 8]] * 2))
+    assert [r.max_new_tokens for r in backend.requests] == [7, 7]
+    info = method.predict_info
+    assert info["cut_by_max_new_tokens"] == 1 and info["max_new_tokens"] == 7
+
+
 def test_rates_accumulate_over_batches_of_one_task(titled):
     _, split = titled
     backend = FakeBackend(scripted(["1", "nothing", "nothing", "2"]))
@@ -117,7 +148,8 @@ def test_chat_template_wraps_the_prompt_when_the_model_has_one(titled, tmp_path)
 
 @pytest.mark.parametrize("params, match", [
     ({"prompt_style": "free"}, "prompt_style"), ({"history_len": 0}, "history_len"),
-    ({"max_new_tokens": "80"}, "max_new_tokens"), ({"temperature": 1}, "unknown parameter"),
+    ({"max_new_tokens": "80"}, "max_new_tokens"), ({"max_new_tokens": 0}, "max_new_tokens"),
+    ({"temperature": 1}, "unknown parameter"),
 ])  # fmt: skip
 def test_bad_params(params, match):
     with pytest.raises((ConfigError, TypeError), match=match):

@@ -23,7 +23,8 @@ from benchmark.runner import run
 from methods import METHODS
 from methods.base import FitContext
 from methods.llm_parsing import complete_order, parse_ranking
-from methods.rpp import OUTPUT_OPTIONS, PATTERNS, RPP, ndcg_at
+from methods.llm_budget import STOP, answer_budget
+from methods.rpp import OUTPUT_OPTIONS, PATTERNS, REASONING_OPTIONS, RPP, RPPLL, ndcg_at
 from tasks.split import leave_one_out
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmark" / "backends" / "llm"))
@@ -119,6 +120,16 @@ def fitted(world, rule, split=None, seed=0, **params):
     return method, backend
 
 
+def fitted_ll(world, score_rule, split=None, seed=0, **params):
+    """rpp-ll fitted on ``world`` with a fake LLM that scores by ``score_rule``."""
+    ds, full = world
+    backend = FakeBackend(score_rule=score_rule)
+    method = RPPLL(**{**FAST, **params})
+    method.fit(FitContext(dataset=ds, split=NoTestSplit(split or full), seed=seed,
+                          show_progress=False, llm=LLMSpec.from_backend(backend)))
+    return method, backend
+
+
 def test_policy_moves_toward_the_rewarded_output_format(world):
     _, split = world
     method, backend = fitted(world, magic_rule, iterations=10, train_users=N_USERS, lr=0.05)
@@ -136,6 +147,11 @@ def test_policy_moves_toward_the_rewarded_output_format(world):
     assert info["llm_prompts"] + info["cached_answers"] == 10 * N_USERS
     # the greedy choice at predict time follows the policy
     assert (method.choose(split.users)[:, PATTERNS.index("output")] == MAGIC).all()
+    # every answer may be a full ranking of its list, and stops at the end mark
+    for request in backend.requests[:5]:
+        titles = [t for _, t in _candidates(request.prompt)]
+        assert request.max_new_tokens == answer_budget(backend.encode, titles)
+        assert request.stop == STOP and "write END" in request.prompt
 
 
 def test_rewards_come_from_the_validation_target_only(world):
@@ -300,3 +316,84 @@ def test_end_to_end_rerank_with_a_tiny_llm(tmp_path, monkeypatch):
     assert pred["answers"] == 6 and pred["chat_template"] is True
     assert all(sum(h) == 6 for h in pred["chosen_options"].values())
     assert 0.0 <= pred["invalid_output_rate"] <= 1.0
+
+
+# ---- score mode: rpp-ll -----------------------------------------------------------------------
+#: the reasoning sentence under which the fake LLM "knows" the user's next film
+MAGIC_REASON = 2
+
+
+def _noise(prompt, text):
+    """A deterministic pseudo-random log-likelihood in [-9, -1]."""
+    digest = hashlib.sha256(f"{prompt}|{text}".encode()).digest()
+    return -1.0 - 8.0 * int.from_bytes(digest[:4], "little") / 2**32
+
+
+def _user(prompt):
+    return re.search(r"Marker of user (\d+)\b", prompt).group(1)
+
+
+def magic_scores(prompt, title):
+    """The validation target scores best only under the MAGIC_REASON sentence."""
+    sentence = REASONING_OPTIONS[MAGIC_REASON].format(noun="movie")
+    if sentence in prompt and title == f"Target film {_user(prompt)}":
+        return 0.0
+    return _noise(prompt, title)
+
+
+def test_score_mode_policy_moves_toward_the_rewarded_reasoning(world):
+    _, split = world
+    method, backend = fitted_ll(world, magic_scores, iterations=10, train_users=N_USERS,
+                                lr=0.05)
+    probs = method.fit_info["choice_distribution"]["reasoning"]
+    assert probs[MAGIC_REASON] == max(probs) and probs[MAGIC_REASON] > 2 / len(probs)
+    curve = method.fit_info["reward_curve"]
+    assert np.mean(curve[-3:]) > np.mean(curve[:3]) + 0.1
+    assert set(method.fit_info["options"]) == {"role", "history", "reasoning"}
+    assert (method.choose(split.users)[:, 2] == MAGIC_REASON).all()
+    assert backend.calls <= 10 and method.fit_info["llm_calls"] == backend.calls
+
+
+def test_score_mode_reward_ranks_by_log_likelihood_of_the_validation_target(world):
+    oracle, backend = fitted_ll(
+        world, lambda p, t: 0.0 if t == f"Target film {_user(p)}" else -5.0, iterations=2)
+    assert oracle.fit_info["reward_curve"] == [1.0, 1.0]
+    worst, _ = fitted_ll(
+        world, lambda p, t: -50.0 if t == f"Target film {_user(p)}" else -5.0, iterations=2)
+    assert worst.fit_info["reward_curve"] == [0.0, 0.0]  # rank 20 of 20: beyond NDCG@10
+    for request in backend.requests:
+        user = _user(request.prompt)
+        assert "Which movie will I watch next? Answer with its title only." in request.prompt
+        assert "[1]" not in request.prompt and "Target film" not in request.prompt
+        assert f"Target film {user}" in request.continuations
+        assert len(request.continuations) == 20
+
+
+def test_score_mode_predictions_are_the_title_log_likelihoods(world):
+    _, split = world
+    method, _ = fitted_ll(world, magic_scores, iterations=1)
+    backend = FakeBackend(score_rule=_noise)
+    method.llm = LLMSpec.from_backend(backend)
+    candidates = np.array([[40, 41, 42, 43]] * 3)
+    scores = method.score_candidates(split.users[:3], split.histories("test")[:3], candidates)
+    titles = ["Test film 7", "Test film 8", "Test film 9", "Test film 10"]
+    for row, request in zip(scores, backend.requests):
+        assert request.continuations == tuple(titles)
+        expected = [_noise(request.prompt, t) / len(t.split()) for t in titles]  # mean
+        assert row.tolist() == pytest.approx(expected, abs=1e-5)
+    info = method.predict_info
+    assert info["mode"] == "score" and info["normalise"] == "mean" and info["users"] == 3
+    assert all(sum(h) == 3 for h in info["chosen_options"].values())
+    assert set(info["chosen_options"]) == {"role", "history", "reasoning"}
+
+
+def test_score_mode_registered_with_its_own_params():
+    assert METHODS.get("rpp-ll") is RPPLL and RPPLL.uses_llm
+    assert "max_new_tokens" not in RPPLL.defaults["cpu"]
+    assert RPPLL().params["normalise"] == "mean" and RPPLL().sizes == (5, 6, 7)
+    assert RPPLL(profile="paper").params["iterations"] == 15
+    with pytest.raises(TypeError, match="unknown parameter"):
+        RPPLL(max_new_tokens=80)
+    with pytest.raises(ConfigError, match="method_params.rpp-ll.normalise"):
+        RPPLL(normalise="max")
+    assert RPP().params["max_new_tokens"] == "auto"

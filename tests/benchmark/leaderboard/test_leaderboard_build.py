@@ -386,6 +386,24 @@ def test_explanation_header_shows_the_split_checks(results_dir, load):
     assert "approximate randomization of the printed statistic" in md
 
 
+def test_answers_cut_by_the_token_budget_are_noted(make_result, load):
+    def cut(n, budget):
+        def edit(record):
+            record["method"]["params"] = {"max_new_tokens": budget}
+            record["method"]["predict_info"] = {"answers": 200, "cut_by_max_new_tokens": n}
+        return edit
+
+    make_result("gen", 0, edit=cut(180, 80))
+    make_result("gen", 1, edit=cut(20, 80))
+    make_result("whole", 0, edit=cut(0, "auto"))
+    make_result("pop", 0)
+    lb = _only(build_leaderboards(load()))
+    assert [n for n in lb.notes if "cut by the token budget" in n] == [
+        "gen: 200 of 400 generated answers were cut by the token budget (max_new_tokens 80); "
+        "the candidates they did not reach rank last in list order, so the row partly "
+        "measures the budget, not the model."]
+
+
 def test_llm_weights_are_named_in_the_notes(make_result, load):
     weights = {"files": [{"file": "model.safetensors", "bytes": 3, "sha256": "ab" * 32}],
                "form": "GGUF Q4_1 de-quantised to float32"}
