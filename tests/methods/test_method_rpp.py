@@ -22,8 +22,8 @@ from benchmark.results import load_result
 from benchmark.runner import run
 from methods import METHODS
 from methods.base import FitContext
-from methods.llm_parsing import complete_order, parse_ranking
 from methods.llm_budget import STOP, answer_budget
+from methods.llm_parsing import complete_order, parse_ranking
 from methods.rpp import OUTPUT_OPTIONS, PATTERNS, REASONING_OPTIONS, RPP, RPPLL, ndcg_at
 from tasks.split import leave_one_out
 
