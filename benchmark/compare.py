@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 
 from benchmark.errors import ConfigError, ResultsError
-from benchmark.leaderboard.render import TEST_NAMES
 from benchmark.results import Result, load_result
-from benchmark.stats import TESTS, bootstrap_ci, compare
+from benchmark.stats import TEST_NAMES, TESTS, bootstrap_ci, compare
 
 __all__ = ["RunComparison", "compare_results", "render_comparison"]
 

@@ -24,11 +24,11 @@ from benchmark.leaderboard.build import (
 )
 from benchmark.leaderboard.cards import card_link
 from benchmark.leaderboard.charts import charts_for
+from benchmark.stats import TEST_NAMES
 
 __all__ = [
     "INDEX",
     "METRIC_TIE_RULE",
-    "TEST_NAMES",
     "render_index",
     "to_csv",
     "to_latex",
@@ -39,13 +39,6 @@ METRIC_TIE_RULE = (
     "pessimistic: the target ranks below every item with an equal score, "
     "so a constant scorer scores 0"
 )
-
-TEST_NAMES = {
-    "t": "paired t-test",
-    "wilcoxon": "Wilcoxon signed-rank test",
-    "randomization": "paired randomization (sign-flip) test",
-    "corpus-randomization": "paired approximate randomization of the printed statistic",
-}
 
 #: the index of a leaderboard directory
 INDEX = "README.md"

@@ -2,10 +2,11 @@
 
 Inputs are per-user metric vectors of two systems, paired by position. See
 :mod:`benchmark.stats.paired`, :mod:`benchmark.stats.bootstrap` and
-:mod:`benchmark.stats.multiple`.
+:mod:`benchmark.stats.multiple`; :data:`TEST_NAMES` is how reports name each test.
 """
 
 from benchmark.stats.bootstrap import bootstrap_ci
+from benchmark.stats.labels import TEST_NAMES
 from benchmark.stats.multiple import holm, holm_reject
 from benchmark.stats.paired import (
     TESTS,
@@ -19,6 +20,7 @@ from benchmark.stats.paired import (
 
 __all__ = [
     "TESTS",
+    "TEST_NAMES",
     "TestResult",
     "bootstrap_ci",
     "compare",

@@ -1,0 +1,18 @@
+"""Human names of the statistical tests, for every report that names one.
+
+They live with the tests, not with a renderer: leaderboard captions and ``benchmark compare``
+both print them, and a fact about the statistics should not be imported from a table renderer.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TEST_NAMES"]
+
+#: test name (a key of :data:`benchmark.stats.TESTS`, or the corpus test of generation
+#: leaderboards) -> how reports name it
+TEST_NAMES: dict[str, str] = {
+    "t": "paired t-test",
+    "wilcoxon": "Wilcoxon signed-rank test",
+    "randomization": "paired randomization (sign-flip) test",
+    "corpus-randomization": "paired approximate randomization of the printed statistic",
+}
