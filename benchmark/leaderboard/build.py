@@ -15,6 +15,10 @@ is what the column prints:
 
 A mark never contradicts the table: it needs adjusted p < alpha *and* the same sign in the
 tested difference and in the printed means; :func:`mark_disagreements` checks every board.
+
+One board is built in stages, each a function with its own tests: aggregate the seeds
+(:func:`_aggregate`), test every pair (:func:`_compare_pairs`), lay out the rows
+(:func:`_rows`), collect the notes (:func:`_notes`).
 """
 
 from __future__ import annotations
@@ -357,6 +361,235 @@ class _Averager:
         return values[idx]
 
 
+# --- one board: aggregate -> test -> rows -> notes --------------------------------------------
+
+
+def _build_one(
+    key: tuple[str, str],
+    group: list[Result],
+    test: str,
+    alpha: float,
+    test_options: dict[str, Any],
+) -> Leaderboard:
+    """One board as a pipeline of stages, each checkable on its own: aggregate the seeds, test
+    the pairs, lay out the rows, collect the notes."""
+    _check_protocol(key, group)
+    group = sorted(group, key=lambda r: (r.record["method"]["name"], int(r.record["seed"])))
+    first = group[0].record
+    metrics = [str(m) for m in first["task"]["metrics"]]
+    if not metrics:
+        raise ResultsError(f"{group[0].path}: task.metrics is empty; nothing to tabulate")
+    main_metric = PREFERRED_MAIN_METRIC if PREFERRED_MAIN_METRIC in metrics else metrics[0]
+    if first["task"].get("kind") == "generation":
+        test = CORPUS_TEST
+
+    agg = _aggregate(group, metrics, main_metric)
+    comparisons, pair_notes = _compare_pairs(agg, metrics, test, test_options, key)
+    rows = _rows(agg, comparisons, metrics, alpha)
+    notes = _notes(agg, comparisons, alpha, pair_notes)
+
+    recs = [r.record for r in group]
+    board = Leaderboard(
+        dataset_key=key[0],
+        task=key[1],
+        metrics=metrics,
+        main_metric=main_metric,
+        rows=rows,
+        comparisons=comparisons,
+        test=test,
+        alpha=float(alpha),
+        correction="holm",
+        dataset=dict(first["dataset"]),
+        task_info=dict(first["task"]),
+        protocol=_board_protocol(recs),
+        users_evaluated=sorted({int(u) for s in agg.summaries.values()
+                                for u in s.users_evaluated}),
+        users_dropped=sorted({int((r.get("protocol") or {}).get("users_dropped") or 0)
+                              for r in recs}),
+        git_commits=sorted({str(c) for r in recs
+                            if (c := (r.get("environment") or {}).get("git_commit"))}),
+        notes=notes,
+        protocol_by_seed={int(r["seed"]): dict(r.get("protocol") or {})
+                          for r in sorted(recs, key=lambda r: int(r["seed"]))},
+    )
+    wrong = mark_disagreements(board)
+    if wrong:  # impossible by construction in _rows; a guard against future edits
+        raise ResultsError("significance marks contradict the table:\n" + "\n".join(wrong))
+    return board
+
+
+# --- stage 1: aggregate -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """One method's seeds reduced to what its row prints."""
+
+    seeds: list[int]
+    means: dict[str, tuple[float, float | None]]  # metric -> (mean over seeds, std or None)
+    fit_seconds: float | None
+    predict_seconds: float | None
+    train_samples_per_second: float | None
+    predict_users_per_second: float | None
+    peak_memory_mb: float | None
+    users_evaluated: list[int]
+
+
+@dataclass(frozen=True)
+class _Aggregate:
+    """What the later stages share: the runs by method and seed (methods by name, seeds
+    ascending), each method's summary, the row order and each method's marker letter."""
+
+    runs: dict[str, dict[int, Result]]
+    summaries: dict[str, _Summary]
+    order: list[str]
+    letters: dict[str, str]
+
+    def pair(self, a: str, b: str) -> str:
+        """How notes name a pair of methods: with their letters, as the table's markers do."""
+        return f"{a} ({self.letters[a]}) and {b} ({self.letters[b]})"
+
+
+def _aggregate(group: list[Result], metrics: list[str], main_metric: str) -> _Aggregate:
+    """Stage 1: every method's seeds summarised, and the row order (main metric descending,
+    ties by name; letters follow it). The order is fixed here, before any test, because the
+    letters the notes and markers use come from it.
+
+    ``group`` must be sorted by (method, seed); its per-user files are checked here, before any
+    number is read from them.
+    """
+    by_method: dict[str, dict[int, Result]] = {}
+    for res in group:
+        _check_per_user(res, metrics)
+        by_method.setdefault(str(res.record["method"]["name"]), {})[int(res.record["seed"])] = res
+    summaries = {method: _summarise(runs, metrics) for method, runs in by_method.items()}
+    order = sorted(by_method, key=lambda m: (-summaries[m].means[main_metric][0], m))
+    letters = dict(zip(order, _letters(len(order)), strict=True))
+    return _Aggregate(runs=by_method, summaries=summaries, order=order, letters=letters)
+
+
+def _summarise(runs: dict[int, Result], metrics: list[str]) -> _Summary:
+    """Mean and sample std over seeds of each metric, mean timings and peak memory: the record
+    values, not the per-user files, so a row prints exactly what its results report."""
+    seeds = sorted(runs)
+    recs = [runs[s].record for s in seeds]
+    means: dict[str, tuple[float, float | None]] = {}
+    for m in metrics:
+        try:
+            vals = np.array([float(r["metrics"][m]) for r in recs])
+        except KeyError:
+            missing = [str(runs[s].path) for s in seeds if m not in runs[s].record["metrics"]]
+            raise ResultsError(
+                f"{', '.join(missing)}: metric {m!r} is listed in task.metrics but missing "
+                "from metrics"
+            ) from None
+        std = float(np.std(vals, ddof=1)) if len(vals) >= 2 else None
+        means[m] = (float(np.mean(vals)), std)
+    timing = [r.get("timing") or {} for r in recs]
+    return _Summary(
+        seeds=seeds,
+        means=means,
+        fit_seconds=_mean_or_none([t.get("fit_seconds") for t in timing]),
+        predict_seconds=_mean_or_none([t.get("predict_seconds") for t in timing]),
+        train_samples_per_second=_mean_or_none([_train_rate(r) for r in recs]),
+        predict_users_per_second=_mean_or_none([t.get("predict_users_per_second")
+                                                for t in timing]),
+        peak_memory_mb=_max_or_none([t.get("peak_memory_mb") for t in timing]),
+        users_evaluated=sorted({int(r.get("users_evaluated", len(runs[s].users)))
+                                for r, s in zip(recs, seeds, strict=True)}),
+    )
+
+
+# --- stage 2: test ----------------------------------------------------------------------------
+
+
+def _compare_pairs(
+    agg: _Aggregate,
+    metrics: list[str],
+    test: str,
+    test_options: dict[str, Any],
+    key: tuple[str, str],
+) -> tuple[list[Comparison], list[str]]:
+    """Stage 2: the test family, every unordered pair of methods on every metric column,
+    Holm-corrected as one family (a board makes all those claims at once), and the notes on
+    pairs that could not be tested as planned.
+
+    ``test`` is :data:`CORPUS_TEST` for generation boards, whose columns are corpus statistics.
+    Otherwise methods are paired on per-user values: averaged over shared seeds, or, when a
+    method's evaluated users differ between seeds, paired within each seed and pooled.
+    """
+    generation = test == CORPUS_TEST
+    by_method = agg.runs
+    text_cache: dict[Path, tuple[np.ndarray, dict[str, Any]]] = {}
+    averager = _Averager(by_method)
+    varies = {name: len({_canonical(np.asarray(r.users).tolist()) for r in runs.values()}) > 1
+              for name, runs in by_method.items()}
+    pending: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for i, a in enumerate(agg.order):
+        for b in agg.order[i + 1 :]:
+            shared = tuple(sorted(set(by_method[a]) & set(by_method[b])))
+            if generation:
+                if not shared:
+                    notes.append(f"{agg.pair(a, b)} share no seed; not tested (each seed has its "
+                                 "own test examples).")
+                    continue
+                pending += _corpus_comparisons(by_method, a, b, shared, metrics, text_cache)
+            elif shared and (varies[a] or varies[b]):
+                # each seed evaluates other units (e.g. the explanation split is drawn per
+                # seed): pair the methods within each seed and pool the (seed, unit) pairs
+                pending += _pooled_comparisons(by_method, a, b, shared, metrics, test,
+                                               test_options, key)
+            else:
+                found, said = _averaged_comparisons(agg, averager, a, b, shared, metrics, test,
+                                                    test_options, key)
+                pending += found
+                notes += said
+    for name in by_method:
+        if varies[name] and not generation:
+            notes.append(f"{name}: evaluated users (or examples) differ between seeds; tests pair "
+                         "methods within each shared seed and pool the (seed, user) pairs.")
+    return _holm_family(pending), notes
+
+
+def _averaged_comparisons(
+    agg: _Aggregate,
+    averager: _Averager,
+    a: str,
+    b: str,
+    shared: tuple[int, ...],
+    metrics: list[str],
+    test: str,
+    test_options: dict[str, Any],
+    key: tuple[str, str],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Paired tests of per-user values averaged over the seeds both methods ran (each method's
+    own seeds when they share none), on the users both evaluated; with notes saying when the
+    pair falls short of that."""
+    seeds_a = shared or tuple(sorted(agg.runs[a]))
+    seeds_b = shared or tuple(sorted(agg.runs[b]))
+    notes = []
+    if not shared:
+        notes.append(f"{agg.pair(a, b)} share no seed; their comparison averages each method "
+                     "over its own seeds.")
+    users_a = averager.users(a, seeds_a)
+    users_b = averager.users(b, seeds_b)
+    users = np.intersect1d(users_a, users_b)
+    if not np.array_equal(users_a, users_b):
+        notes.append(f"{agg.pair(a, b)} were evaluated on different users ({users_a.size} vs "
+                     f"{users_b.size}); they are compared on the {users.size} users both "
+                     "evaluated.")
+    if users.size < 2:
+        notes.append(f"{agg.pair(a, b)} share fewer than 2 users; not tested.")
+        return [], notes
+    out = [
+        _test_pair(agg.runs, a, b, m, averager.vector(a, seeds_a, m, users),
+                   averager.vector(b, seeds_b, m, users), shared, test, test_options, key)
+        for m in metrics
+    ]
+    return out, notes
+
+
 def _pooled_comparisons(
     by_method: dict[str, dict[int, Result]],
     a: str,
@@ -381,20 +614,37 @@ def _pooled_comparisons(
         x, y = np.concatenate(va), np.concatenate(vb)
         if x.size < 2:
             continue
-        try:
-            res = compare(x, y, test=test, **test_options)
-        except ValueError as exc:
-            files = [str(r.path) for r in (*by_method[a].values(), *by_method[b].values())]
-            raise ResultsError(
-                f"cannot test {a} against {b} on {m} in dataset {key[0]!r}, task {key[1]!r}: "
-                f"{exc} (files: {', '.join(files)})"
-            ) from exc
-        out.append({
-            "metric": m, "a": a, "b": b, "seeds": seeds, "n_users": int(x.size),
-            "mean_diff": float(np.mean(x - y)), "statistic": float(res.statistic),
-            "p_value": float(res.p_value), "effect_size": float(res.effect_size),
-        })
+        out.append(_test_pair(by_method, a, b, m, x, y, seeds, test, test_options, key))
     return out
+
+
+def _test_pair(
+    by_method: dict[str, dict[int, Result]],
+    a: str,
+    b: str,
+    metric: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    seeds: tuple[int, ...],
+    test: str,
+    test_options: dict[str, Any],
+    key: tuple[str, str],
+) -> dict[str, Any]:
+    """One paired test of ``a``'s values ``x`` against ``b``'s ``y``, recorded as a member of the
+    family (unadjusted); a test that cannot run names the result files behind it."""
+    try:
+        res = compare(x, y, test=test, **test_options)
+    except ValueError as exc:  # e.g. NaN per-user values, bad test options
+        files = [str(r.path) for r in (*by_method[a].values(), *by_method[b].values())]
+        raise ResultsError(
+            f"cannot test {a} against {b} on {metric} in dataset {key[0]!r}, task {key[1]!r}: "
+            f"{exc} (files: {', '.join(files)})"
+        ) from exc
+    return {
+        "metric": metric, "a": a, "b": b, "seeds": seeds, "n_users": int(x.size),
+        "mean_diff": float(np.mean(x - y)), "statistic": float(res.statistic),
+        "p_value": float(res.p_value), "effect_size": float(res.effect_size),
+    }
 
 
 def _text_statistics(res: Result, metrics: Sequence[str]) -> tuple[np.ndarray, dict[str, Any]]:
@@ -445,264 +695,149 @@ def _corpus_comparisons(
     } for m in metrics]
 
 
-def mark_disagreements(lb: Leaderboard) -> list[str]:
-    """Every significance mark whose direction the printed means contradict (empty for a sound
-    board): a row marked better than another must show the higher mean in that column."""
-    by_letter = {row.letter: row for row in lb.rows}
-    out = []
-    for row in lb.rows:
-        for m, cell in row.cells.items():
-            for letter in cell.markers:
-                other = by_letter[letter].cells[m]
-                if not cell.mean > other.mean:
-                    out.append(
-                        f"{lb.dataset_key}/{lb.task}: {row.method} is marked better than "
-                        f"{by_letter[letter].method} on {m}, but prints {cell.mean:.6g} against "
-                        f"{other.mean:.6g}"
-                    )
-    return out
-
-
-def _build_one(
-    key: tuple[str, str],
-    group: list[Result],
-    test: str,
-    alpha: float,
-    test_options: dict[str, Any],
-) -> Leaderboard:
-    _check_protocol(key, group)
-    group = sorted(group, key=lambda r: (r.record["method"]["name"], int(r.record["seed"])))
-    first = group[0].record
-    metrics = [str(m) for m in first["task"]["metrics"]]
-    if not metrics:
-        raise ResultsError(f"{group[0].path}: task.metrics is empty; nothing to tabulate")
-    main_metric = PREFERRED_MAIN_METRIC if PREFERRED_MAIN_METRIC in metrics else metrics[0]
-    notes: dict[str, None] = {}  # ordered set
-
-    by_method: dict[str, dict[int, Result]] = {}
-    for res in group:
-        _check_per_user(res, metrics)
-        by_method.setdefault(str(res.record["method"]["name"]), {})[int(res.record["seed"])] = res
-
-    # Per-method aggregates over seeds.
-    summaries: dict[str, dict[str, Any]] = {}
-    for method, runs in by_method.items():
-        seeds = sorted(runs)
-        recs = [runs[s].record for s in seeds]
-        means: dict[str, tuple[float, float | None]] = {}
-        for m in metrics:
-            try:
-                vals = np.array([float(r["metrics"][m]) for r in recs])
-            except KeyError:
-                missing = [str(runs[s].path) for s in seeds if m not in runs[s].record["metrics"]]
-                raise ResultsError(
-                    f"{', '.join(missing)}: metric {m!r} is listed in task.metrics but missing "
-                    "from metrics"
-                ) from None
-            std = float(np.std(vals, ddof=1)) if len(vals) >= 2 else None
-            means[m] = (float(np.mean(vals)), std)
-        timing = [r.get("timing") or {} for r in recs]
-        note = _params_note(method, seeds, [r["method"].get("params") or {} for r in recs])
-        if note:
-            notes[note] = None
-        summaries[method] = {
-            "seeds": seeds,
-            "means": means,
-            "fit": _mean_or_none([t.get("fit_seconds") for t in timing]),
-            "predict": _mean_or_none([t.get("predict_seconds") for t in timing]),
-            "train": _mean_or_none([_train_rate(r) for r in recs]),
-            "ups": _mean_or_none([t.get("predict_users_per_second") for t in timing]),
-            "mem": _max_or_none([t.get("peak_memory_mb") for t in timing]),
-            "users": sorted({int(r.get("users_evaluated", len(runs[s].users)))
-                             for r, s in zip(recs, seeds, strict=True)}),
-        }
-
-    # Row order: main metric descending, ties by name; letters follow row order.
-    order = sorted(by_method, key=lambda m: (-summaries[m]["means"][main_metric][0], m))
-    letter_of = dict(zip(order, _letters(len(order)), strict=True))
-
-    # The test family: every unordered pair of methods on every metric column.
-    generation = first["task"].get("kind") == "generation"
-    if generation:
-        test = CORPUS_TEST
-    text_cache: dict[Path, tuple[np.ndarray, dict[str, Any]]] = {}
-    averager = _Averager(by_method)
-    varies = {name: len({_canonical(np.asarray(r.users).tolist()) for r in runs.values()}) > 1
-              for name, runs in by_method.items()}
-    pending: list[dict[str, Any]] = []
-    for i, a in enumerate(order):
-        for b in order[i + 1 :]:
-            shared = tuple(sorted(set(by_method[a]) & set(by_method[b])))
-            if generation:
-                if not shared:
-                    notes[f"{a} ({letter_of[a]}) and {b} ({letter_of[b]}) share no seed; not "
-                          "tested (each seed has its own test examples)."] = None
-                    continue
-                pending += _corpus_comparisons(by_method, a, b, shared, metrics, text_cache)
-                continue
-            if shared and (varies[a] or varies[b]):
-                # each seed evaluates other units (e.g. the explanation split is drawn per
-                # seed): pair the methods within each seed and pool the (seed, unit) pairs
-                pending += _pooled_comparisons(by_method, a, b, shared, metrics, test,
-                                               test_options, key)
-                continue
-            seeds_a = shared or tuple(sorted(by_method[a]))
-            seeds_b = shared or tuple(sorted(by_method[b]))
-            if not shared:
-                notes[
-                    f"{a} ({letter_of[a]}) and {b} ({letter_of[b]}) share no seed; their "
-                    "comparison averages each method over its own seeds."
-                ] = None
-            users_a = averager.users(a, seeds_a)
-            users_b = averager.users(b, seeds_b)
-            users = np.intersect1d(users_a, users_b)
-            if not np.array_equal(users_a, users_b):
-                notes[
-                    f"{a} ({letter_of[a]}) and {b} ({letter_of[b]}) were evaluated on different "
-                    f"users ({users_a.size} vs {users_b.size}); they are compared on the "
-                    f"{users.size} users both evaluated."
-                ] = None
-            if users.size < 2:
-                notes[
-                    f"{a} ({letter_of[a]}) and {b} ({letter_of[b]}) share fewer than 2 users; "
-                    "not tested."
-                ] = None
-                continue
-            for m in metrics:
-                va = averager.vector(a, seeds_a, m, users)
-                vb = averager.vector(b, seeds_b, m, users)
-                try:
-                    res = compare(va, vb, test=test, **test_options)
-                except ValueError as exc:  # e.g. NaN per-user values, bad test options
-                    files = [str(r.path) for r in (*by_method[a].values(), *by_method[b].values())]
-                    raise ResultsError(
-                        f"cannot test {a} against {b} on {m} in dataset {key[0]!r}, task "
-                        f"{key[1]!r}: {exc} (files: {', '.join(files)})"
-                    ) from exc
-                pending.append({
-                    "metric": m, "a": a, "b": b, "seeds": shared, "n_users": int(users.size),
-                    "mean_diff": float(np.mean(va - vb)), "statistic": float(res.statistic),
-                    "p_value": float(res.p_value), "effect_size": float(res.effect_size),
-                })
-    for name in by_method:
-        if varies[name] and not generation:
-            notes[f"{name}: evaluated users (or examples) differ between seeds; tests pair "
-                  "methods within each shared seed and pool the (seed, user) pairs."] = None
+def _holm_family(pending: list[dict[str, Any]]) -> list[Comparison]:
+    """The recorded tests with Holm-adjusted p-values over all of them; a NaN p-value (a test
+    with nothing to decide) counts as 1, so it can neither win nor disturb the others."""
     p = np.array([c["p_value"] for c in pending], dtype=np.float64)
     p = np.where(np.isnan(p), 1.0, p)
     adjusted = holm(p) if p.size else np.empty(0)
-    comparisons = [
+    return [
         Comparison(p_adjusted=float(adj), **{**c, "p_value": float(raw)})
         for c, raw, adj in zip(pending, p, adjusted, strict=True)
     ]
 
-    # Markers and best-per-column.
-    beats: dict[tuple[str, str], set[str]] = {}
+
+# --- stage 3: rows ----------------------------------------------------------------------------
+
+
+def _wins(
+    agg: _Aggregate, comparisons: list[Comparison], alpha: float
+) -> list[tuple[str, str, Comparison, bool]]:
+    """Every significant comparison as (winner, loser, comparison, shown): ``shown`` is False
+    when the printed means do not put the winner ahead (the tested units, shared seeds or
+    users, differ from those of the means). The rows mark only shown wins and the notes name
+    the others, so both stages decide from this one list."""
+    out = []
     for comp in comparisons:
         win = comp.winner(alpha)
         if win is not None:
             lose = comp.b if win == comp.a else comp.a
-            printed = (summaries[win]["means"][comp.metric][0],
-                       summaries[lose]["means"][comp.metric][0])
-            if not printed[0] > printed[1]:
-                # the tested units (shared seeds or users) differ from the printed means'
-                notes[f"{win} ({letter_of[win]}) tests better than {lose} ({letter_of[lose]}) "
-                      f"on {comp.metric} over the {comp.n_users} units both share, but the "
-                      "table's means do not show it; no mark."] = None
-                continue
+            shown = (agg.summaries[win].means[comp.metric][0]
+                     > agg.summaries[lose].means[comp.metric][0])
+            out.append((win, lose, comp, shown))
+    return out
+
+
+def _rows(
+    agg: _Aggregate, comparisons: list[Comparison], metrics: list[str], alpha: float
+) -> list[Row]:
+    """Stage 3: one row per method in board order, its cells bold where they equal the column's
+    best and marked with the letters of the methods it significantly beats (only where the
+    printed means agree, so a mark never contradicts the table)."""
+    beats: dict[tuple[str, str], set[str]] = {}
+    for win, lose, comp, shown in _wins(agg, comparisons, alpha):
+        if shown:
             beats.setdefault((win, comp.metric), set()).add(lose)
-    best = {
-        m: max(summaries[meth]["means"][m][0] for meth in order) for m in metrics
-    }
+    best = {m: max(agg.summaries[meth].means[m][0] for meth in agg.order) for m in metrics}
     rows = []
-    for method in order:
-        s = summaries[method]
+    for method in agg.order:
+        s = agg.summaries[method]
         cells = {}
         for m in metrics:
-            mean, std = s["means"][m]
+            mean, std = s.means[m]
             losers = beats.get((method, m), set())
             cells[m] = Cell(
                 mean=mean,
                 std=std,
                 best=bool(math.isclose(mean, best[m], rel_tol=0.0, abs_tol=1e-12)),
-                markers=tuple(letter_of[x] for x in order if x in losers),
+                markers=tuple(agg.letters[x] for x in agg.order if x in losers),
             )
         rows.append(Row(
             method=method,
-            letter=letter_of[method],
-            seeds=s["seeds"],
+            letter=agg.letters[method],
+            seeds=s.seeds,
             cells=cells,
-            fit_seconds=s["fit"],
-            train_samples_per_second=s["train"],
-            predict_users_per_second=s["ups"],
-            peak_memory_mb=s["mem"],
-            users_evaluated=s["users"],
+            fit_seconds=s.fit_seconds,
+            train_samples_per_second=s.train_samples_per_second,
+            predict_users_per_second=s.predict_users_per_second,
+            peak_memory_mb=s.peak_memory_mb,
+            users_evaluated=s.users_evaluated,
             bibtex=method_bibtex(method),
-            sources=[by_method[method][seed].path for seed in s["seeds"]],
-            predict_seconds=s["predict"],
+            sources=[agg.runs[method][seed].path for seed in s.seeds],
+            predict_seconds=s.predict_seconds,
             baseline=method_baseline(method),
         ))
+    return rows
 
-    recs = [r.record for r in group]
+
+# --- stage 4: notes ---------------------------------------------------------------------------
+
+
+def _notes(
+    agg: _Aggregate, comparisons: list[Comparison], alpha: float, pair_notes: list[str]
+) -> list[str]:
+    """Stage 4: everything a reader must know to trust the table, in a fixed order, each note
+    once: hyperparameters that differ between seeds, the pairs stage 2 could not test as
+    planned (``pair_notes``), wins the means do not show, the machines behind the timings, the
+    LLM weights, answers cut by the token budget, and how busy the machine was."""
+    notes = []
+    for method, runs in agg.runs.items():
+        seeds = agg.summaries[method].seeds
+        note = _params_note(method, seeds,
+                            [runs[s].record["method"].get("params") or {} for s in seeds])
+        if note:
+            notes.append(note)
+    notes += pair_notes
+    for win, lose, comp, shown in _wins(agg, comparisons, alpha):
+        if not shown:
+            notes.append(f"{win} ({agg.letters[win]}) tests better than {lose} "
+                         f"({agg.letters[lose]}) on {comp.metric} over the {comp.n_users} units "
+                         "both share, but the table's means do not show it; no mark.")
+    recs = [r.record for runs in agg.runs.values() for r in runs.values()]
     hardware = [(r.get("environment") or {}).get("hardware") or {} for r in recs]
+    if note := _machines_note(agg.order, recs, hardware):
+        notes.append(note)
+    for method in agg.order:  # which weights answered, for LLM methods that recorded them
+        notes += _weights_notes(method, [r.record for r in agg.runs[method].values()])
+    for method in agg.order:  # generated answers the token budget cut: the list's tail unread
+        if note := _cut_answers_note(method, [agg.runs[method][s].record
+                                              for s in agg.summaries[method].seeds]):
+            notes.append(note)
+    if note := _load_note(hardware):
+        notes.append(note)
+    return list(dict.fromkeys(notes))
+
+
+def _machines_note(
+    order: list[str], recs: list[dict[str, Any]], hardware: list[dict[str, Any]]
+) -> str | None:
+    """A note when the results come from more than one machine (how busy a machine was does
+    not make it another): efficiency columns then compare hardware as well as methods."""
     machines: dict[str, dict[str, Any]] = {}
-    for rec, h in zip(recs, hardware):
+    for rec, h in zip(recs, hardware, strict=True):
         ident = _canonical({k: v for k, v in h.items() if k not in _RUN_STATE})
         machines.setdefault(ident, {"label": machine_label(h), "methods": set()})
         machines[ident]["methods"].add(rec["method"]["name"])
-    if len(machines) > 1:
-        rank = {method: i for i, method in enumerate(order)}
-        where = "; ".join(
-            f"{m['label']} ({', '.join(sorted(m['methods'], key=rank.__getitem__))})"
-            for m in sorted(machines.values(), key=lambda m: min(map(rank.__getitem__,
-                                                                      m["methods"])))
-        )
-        notes[f"Timings come from {len(machines)} different machines: {where}; compare the "
-              "efficiency columns with care."] = None
-    for method in order:  # which weights answered, for LLM methods that recorded them
-        forms = {(", ".join(f"{f['file']} sha256 {str(f['sha256'])[:12]}"
-                            for f in w.get("files") or []), str(w.get("form")))
-                 for r in by_method[method].values()
-                 if (w := (r.record.get("backend") or {}).get("weights"))}
-        for digests, form in sorted(forms):
-            notes[f"{method}: LLM weights {digests or '(no weight files found)'}; {form}."] = None
-    for method in order:  # generated answers the token budget cut: the list's tail unread
-        if note := _cut_answers_note(method, [by_method[method][s].record
-                                              for s in summaries[method]["seeds"]]):
-            notes[note] = None
-    threads = sorted({h["torch_threads"] for h in hardware if "torch_threads" in h})
-    loads = [h["load_average_1m"] for h in hardware if "load_average_1m" in h]
-    if len(threads) > 1 or (loads and max(loads) > 2 * max(threads or [1])):
-        notes[f"Timings were taken with {' or '.join(map(str, threads))} torch thread(s) and a "
-              f"1-minute load average of {min(loads or [0]):.1f}-{max(loads or [0]):.1f} "
-              "(`environment.hardware` of each result): wall times of runs that shared the "
-              "machine are inflated; `fit_cpu_seconds` in the results is steadier."] = None
-    board = Leaderboard(
-        dataset_key=key[0],
-        task=key[1],
-        metrics=metrics,
-        main_metric=main_metric,
-        rows=rows,
-        comparisons=comparisons,
-        test=test,
-        alpha=float(alpha),
-        correction="holm",
-        dataset=dict(first["dataset"]),
-        task_info=dict(first["task"]),
-        protocol=_board_protocol(recs),
-        users_evaluated=sorted({int(u) for s in summaries.values() for u in s["users"]}),
-        users_dropped=sorted({int((r.get("protocol") or {}).get("users_dropped") or 0)
-                              for r in recs}),
-        git_commits=sorted({str(c) for r in recs
-                            if (c := (r.get("environment") or {}).get("git_commit"))}),
-        notes=list(notes),
-        protocol_by_seed={int(r["seed"]): dict(r.get("protocol") or {})
-                          for r in sorted(recs, key=lambda r: int(r["seed"]))},
+    if len(machines) <= 1:
+        return None
+    rank = {method: i for i, method in enumerate(order)}
+    where = "; ".join(
+        f"{m['label']} ({', '.join(sorted(m['methods'], key=rank.__getitem__))})"
+        for m in sorted(machines.values(), key=lambda m: min(map(rank.__getitem__,
+                                                                  m["methods"])))
     )
-    wrong = mark_disagreements(board)
-    if wrong:  # impossible by construction above; a guard against future edits
-        raise ResultsError("significance marks contradict the table:\n" + "\n".join(wrong))
-    return board
+    return (f"Timings come from {len(machines)} different machines: {where}; compare the "
+            "efficiency columns with care.")
+
+
+def _weights_notes(method: str, records: list[dict[str, Any]]) -> list[str]:
+    """The LLM weights (files and digests, and their form) that answered for ``method``, where
+    its results recorded them: a row is only as reproducible as the weights behind it."""
+    forms = {(", ".join(f"{f['file']} sha256 {str(f['sha256'])[:12]}"
+                        for f in w.get("files") or []), str(w.get("form")))
+             for r in records if (w := (r.get("backend") or {}).get("weights"))}
+    return [f"{method}: LLM weights {digests or '(no weight files found)'}; {form}."
+            for digests, form in sorted(forms)]
 
 
 def _cut_answers_note(method: str, records: list[dict[str, Any]]) -> str | None:
@@ -725,6 +860,38 @@ def _cut_answers_note(method: str, records: list[dict[str, Any]]) -> str | None:
     return (f"{method}: {cut} of {answers} generated answers were cut by the token "
             f"budget{budget}; the candidates they did not reach rank last in list order, so "
             "the row partly measures the budget, not the model.")
+
+
+
+def _load_note(hardware: list[dict[str, Any]]) -> str | None:
+    """A note when the runs used different torch thread counts or ran on a busy machine: their
+    wall times are then inflated and not comparable between rows."""
+    threads = sorted({h["torch_threads"] for h in hardware if "torch_threads" in h})
+    loads = [h["load_average_1m"] for h in hardware if "load_average_1m" in h]
+    if len(threads) > 1 or (loads and max(loads) > 2 * max(threads or [1])):
+        return (f"Timings were taken with {' or '.join(map(str, threads))} torch thread(s) and "
+                f"a 1-minute load average of {min(loads or [0]):.1f}-{max(loads or [0]):.1f} "
+                "(`environment.hardware` of each result): wall times of runs that shared the "
+                "machine are inflated; `fit_cpu_seconds` in the results is steadier.")
+    return None
+
+
+def mark_disagreements(lb: Leaderboard) -> list[str]:
+    """Every significance mark whose direction the printed means contradict (empty for a sound
+    board): a row marked better than another must show the higher mean in that column."""
+    by_letter = {row.letter: row for row in lb.rows}
+    out = []
+    for row in lb.rows:
+        for m, cell in row.cells.items():
+            for letter in cell.markers:
+                other = by_letter[letter].cells[m]
+                if not cell.mean > other.mean:
+                    out.append(
+                        f"{lb.dataset_key}/{lb.task}: {row.method} is marked better than "
+                        f"{by_letter[letter].method} on {m}, but prints {cell.mean:.6g} against "
+                        f"{other.mean:.6g}"
+                    )
+    return out
 
 
 def _board_protocol(recs: list[dict[str, Any]]) -> dict[str, Any]:
