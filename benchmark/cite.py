@@ -29,6 +29,7 @@ __all__ = [
     "check_no_paper_consistency",
     "cite",
     "dataset_sources",
+    "method_attribute",
     "method_citation",
     "read_citation_file",
     "suite_bibtex",
@@ -182,15 +183,27 @@ def suite_bibtex(path: Path = CITATION_FILE) -> str:
 # --- methods and datasets ---------------------------------------------------------------------
 
 
+def method_attribute(name: str, attr: str) -> str:
+    """A text class attribute of a registered method (``bibtex``, ``baseline``), stripped; ""
+    when the class sets none.
+
+    The one reader of the method classes for what reports print about them, so ``cite`` and
+    the leaderboards cannot disagree. ``methods`` is imported here, lazily, because it pulls in
+    torch, which neither needs otherwise. Raises UnknownNameError (with close matches) for an
+    unregistered name.
+    """
+    from methods import METHODS
+
+    cls = METHODS.get(name)
+    return str(getattr(cls, attr, "") or "").strip()
+
+
 def method_citation(name: str) -> str:
     """The method's BibTeX (its class's ``bibtex``); "" when the class sets none.
 
     Raises UnknownNameError (with close matches) for an unregistered name.
     """
-    from methods import METHODS
-
-    cls = METHODS.get(name)
-    return str(getattr(cls, "bibtex", "") or "").strip()
+    return method_attribute(name, "bibtex")
 
 
 def dataset_sources(value: str) -> str:

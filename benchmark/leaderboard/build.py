@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.cite import method_attribute
 from benchmark.errors import ConfigError, ResultsError, UnknownNameError
 from benchmark.results import Result
 from benchmark.stats import TESTS, compare, holm
@@ -172,17 +173,13 @@ class Leaderboard:
 
 
 def _method_attr(name: str, attr: str) -> str:
-    """A text class attribute of a registered method ("" for unknown names).
-
-    Imported lazily because ``methods`` pulls in torch, which building tables does not need.
-    """
-    from methods import METHODS
-
+    """A text class attribute of a registered method, read by :mod:`benchmark.cite` (which
+    imports the registry lazily); "" for names the registry does not know, so results of a
+    method since removed still tabulate."""
     try:
-        cls = METHODS.get(name)
+        return method_attribute(name, attr)
     except UnknownNameError:
         return ""
-    return str(getattr(cls, attr, "") or "").strip()
 
 
 def method_bibtex(name: str) -> str:

@@ -63,6 +63,16 @@ def test_a_forgotten_method_is_caught(monkeypatch):
     assert any("NO_PAPER lists 'random'" in p for p in problems)
 
 
+def test_method_attribute_reads_the_class_for_cite_and_leaderboards():
+    for name in METHODS:
+        cls = METHODS.get(name)
+        assert cite_mod.method_attribute(name, "bibtex") == cite_mod.method_citation(name)
+        assert cite_mod.method_attribute(name, "baseline") == (cls.baseline or "").strip()
+    assert cite_mod.method_attribute("pop", "baseline")  # a reference baseline says what it is
+    with pytest.raises(UnknownNameError):
+        cite_mod.method_attribute("no-such-method", "bibtex")
+
+
 def test_citation_file_agrees_with_pyproject():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]

@@ -130,8 +130,9 @@ def load(results_dir: Path) -> Callable[..., list[Result]]:
 def registry(monkeypatch: pytest.MonkeyPatch) -> LazyRegistry:
     """An empty stand-in for ``methods.METHODS``.
 
-    BibTeX lookup imports ``methods``, which imports torch (seconds); a fake module keeps these
-    tests fast and independent of which real methods exist. Tests register fakes on it.
+    The BibTeX and baseline lookup (``benchmark.cite.method_attribute``) imports ``methods``,
+    which imports torch (seconds); a fake module keeps these tests fast and independent of which
+    real methods exist. Tests register fakes on it.
     """
     fake = types.ModuleType("methods")
     fake.METHODS = LazyRegistry("method")  # type: ignore[attr-defined]
