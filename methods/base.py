@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from benchmark.config import LLMSpec
+from benchmark.backends.llm import LLMSpec
 from benchmark.data.schema import Dataset
 from tasks.explanation import ExplanationData
 from tasks.split import Split
@@ -64,6 +64,11 @@ class Method(ABC):
     #: profiles under which one run of the method asks an executor for a GPU (its models are
     #: sized for one there); elsewhere it runs on CPUs
     gpu_profiles: ClassVar[frozenset[str]] = frozenset()
+    #: whether the method answers with the run's LLM (``FitContext.llm``: ``--backend`` and
+    #: ``--llm``). The harness then puts those flags in the method's config hash (when not the
+    #: defaults), records the LLM that answered in the result's ``backend`` field, checks the
+    #: flags before any work and gives its runs every GPU of a tensor-parallel vLLM engine.
+    uses_llm: ClassVar[bool] = False
 
     @classmethod
     def resources(cls, profile: str, *, tensor_parallel_size: int = 1) -> dict[str, float]:
@@ -71,7 +76,7 @@ class Method(ABC):
         one GPU under ``gpu_profiles``. An LLM method (``uses_llm``) whose vLLM engine is
         split over ``tensor_parallel_size`` > 1 GPUs asks for all of them."""
         gpus = 1 if profile in cls.gpu_profiles else 0
-        if getattr(cls, "uses_llm", False) and tensor_parallel_size > 1:
+        if cls.uses_llm and tensor_parallel_size > 1:
             gpus = tensor_parallel_size
         return {"num_cpus": 1, "num_gpus": gpus}
 

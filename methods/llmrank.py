@@ -45,8 +45,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from benchmark.backends.llm import GenerateRequest, LLMBackend, ScoreRequest
-from benchmark.config import LLMSpec
+from benchmark.backends.llm import GenerateRequest, LLMBackend, LLMSpec, ScoreRequest
 from benchmark.errors import ConfigError
 from methods.base import FitContext, Method
 from methods.llm_budget import AUTO, END_SENTENCE, STOP, answer_budget, check_budget_param

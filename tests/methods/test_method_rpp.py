@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmark.config import LLMSpec, RunConfig
+from benchmark.backends.llm import LLMSpec
+from benchmark.config import RunConfig
 from benchmark.data.schema import build_dataset
 from benchmark.errors import ConfigError
 from benchmark.results import load_result

@@ -15,6 +15,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
+from benchmark.backends.llm import LLMSpec
 from benchmark.backends.text_encoder import SentenceEncoder
 from benchmark.data.schema import Dataset, build_dataset
 from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
@@ -74,10 +75,11 @@ def _synthetic(n_users: int = 40, length: int = 14) -> Dataset:
                          timestamps=pd.Series(stamps), item_info=info)  # fmt: skip
 
 
-def _fit(encoder: str, data: Dataset, split: Split | None = None, **params: object) -> UEM:
+def _fit(encoder: str, data: Dataset, split: Split | None = None, llm: LLMSpec | None = None,
+         **params: object) -> UEM:
     model = UEM(**{**TINY, "encoder": encoder, **params})
     split = split if split is not None else leave_one_out(data)
-    model.fit(FitContext(dataset=data, split=split, seed=0, show_progress=False))
+    model.fit(FitContext(dataset=data, split=split, seed=0, show_progress=False, llm=llm))
     return model
 
 
@@ -150,14 +152,21 @@ def test_learns_the_cycle_far_above_random(encoder_dir: str) -> None:
 def test_generation_from_prompt_embeds_matches_the_ranking(encoder_dir: str) -> None:
     data = _synthetic()
     split = leave_one_out(data)
-    model = _fit(encoder_dir, data, max_epochs=5, generate=True)
+    run_llm = LLMSpec(backend_name="hf")  # the run's spec: its own model is never built
+    model = _fit(encoder_dir, data, max_epochs=5, generate=True, llm=run_llm)
     model.predict_info = {}
     histories = split.histories("test")[:10]
-    model.score_all(split.users[:10], histories)
+    model.score_all(split.users[:6], histories[:6])
+    backend = model._llm.backend()
+    model.score_all(split.users[6:10], histories[6:])
     info = model.predict_info["generate"]
     assert info["users"] == 10
     assert info["top1_agreement"] == 10
     assert info["backend"]["backend"] == "hf"
+    # the run's backend choice on uem's own LM, built once for every batch
+    assert model._llm.backend() is backend and model._llm.backend_name == "hf"
+    assert info["backend"]["model_dir"] == model._llm.model_dir
+    assert not run_llm.built
 
 
 @pytest.mark.parametrize("bad", [{"max_history": 0}, {"uem_dim": 10, "uem_heads": 3}])
