@@ -3,10 +3,10 @@
 Re-implemented from the paper's description (see REFERENCE.md), not from its code:
 
 * Ids are text (``user_12``, items as bare numbers), with whole-word embeddings
-  (``benchmark.backends.t5``). Templates and sample builders: ``methods.p5_templates`` and
-  ``methods.p5_samples``; the last template of each family is held out of training.
+  (``benchmark.backends.t5``). Templates and sample builders: ``methods.p5.templates`` and
+  ``methods.p5.samples``; the last template of each family is held out of training.
 * Families trained: ``sequential`` and ``direct`` always, ``explanation`` when the dataset has
-  reviews. Batches hold one family each, families taking turns (``p5_samples.interleave``).
+  reviews. Batches hold one family each, families taking turns (``samples.interleave``).
 * AdamW, linear warm-up over the first ``warmup`` share of steps then linear decay, gradient
   clipping at ``clip``. After every epoch the sequential validation NDCG@10 (exact full ranking
   of a seeded subset of ``valid_users`` users, history masked) picks the best epoch; with
@@ -63,7 +63,7 @@ from benchmark.errors import ConfigError
 from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
 from methods.base import FitContext, Method
 from methods.early_stopping import EarlyStopping
-from methods.p5_samples import (
+from methods.p5.samples import (
     Sample,
     direct_samples,
     explanation_samples,
@@ -71,7 +71,7 @@ from methods.p5_samples import (
     sequential_samples,
     truncate,
 )
-from methods.p5_templates import TEMPLATES, Template, get_template, render_source
+from methods.p5.templates import TEMPLATES, Template, get_template, render_source
 from tasks.base import parse_variant
 
 P5_BIBTEX = """@inproceedings{geng2022p5,
