@@ -28,21 +28,17 @@ Written from the paper's description, not from RecBole's or the authors' code. C
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
 from methods.base import FitContext, Method
-from methods.early_stopping import EarlyStopping
 from methods.sequences import left_pad, training_windows
+from methods.training import fit_windows
 
 
 class _Dropout(nn.Module):
@@ -247,73 +243,47 @@ class SASRec(Method):
         inputs, labels, owner = training_windows(split.train, p["max_len"])
         n_positions = int((labels != 0).sum())
         seen = self._seen_pairs(split.train, n_items) if p["loss"] == "bce" else None
-        valid_hist = split.histories("valid")
 
-        stopper = EarlyStopping(p["patience"])
-        epoch_seconds: list[float] = []
-        train_seconds = 0.0
-        epoch = 0
-        for epoch in range(1, p["max_epochs"] + 1):
-            t0 = time.perf_counter()
-            net.train()
-            order = rng.permutation(len(inputs))
-            batches = range(0, len(order), p["batch_size"])
-            bar = tqdm(
-                batches, desc=f"sasrec epoch {epoch}", leave=False, disable=not ctx.show_progress
-            )
-            total_loss = 0.0
-            for start in bar:
-                idx = order[start : start + p["batch_size"]]
-                x = torch.from_numpy(inputs[idx]).to(self.device)
-                y = torch.from_numpy(labels[idx]).to(self.device)
-                keep = y != 0
-                h = net(x)[keep]  # [P, hidden], real positions only
-                target = y[keep]
-                if p["loss"] == "ce":
-                    # items 1..n only: padding is never a valid prediction
-                    logits = h @ net.item_emb.weight[1:].T
-                    loss = F.cross_entropy(logits, target - 1)
-                else:
-                    # one owner per kept position, in the same row-major order as h
-                    rows = np.repeat(owner[idx], (labels[idx] != 0).sum(axis=1))
-                    neg = self._sample_negatives(rng, rows, seen, n_items)
-                    neg = torch.from_numpy(neg).to(self.device)
-                    pos_logit = (h * net.item_emb(target)).sum(-1)
-                    neg_logit = (h * net.item_emb(neg)).sum(-1)
-                    loss = F.binary_cross_entropy_with_logits(
-                        pos_logit, torch.ones_like(pos_logit)
-                    ) + F.binary_cross_entropy_with_logits(neg_logit, torch.zeros_like(neg_logit))
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                optim.step()
-                value = loss.detach().item()
-                total_loss += value * len(target)
-                bar.set_postfix(loss=f"{value:.4f}")
-            train_seconds += time.perf_counter() - t0
+        def batch_loss(idx: np.ndarray) -> tuple[torch.Tensor, int]:
+            x = torch.from_numpy(inputs[idx]).to(self.device)
+            y = torch.from_numpy(labels[idx]).to(self.device)
+            keep = y != 0
+            h = net(x)[keep]  # [P, hidden], real positions only
+            target = y[keep]
+            if p["loss"] == "ce":
+                # items 1..n only: padding is never a valid prediction
+                logits = h @ net.item_emb.weight[1:].T
+                return F.cross_entropy(logits, target - 1), len(target)
+            # one owner per kept position, in the same row-major order as h
+            rows = np.repeat(owner[idx], (labels[idx] != 0).sum(axis=1))
+            neg = self._sample_negatives(rng, rows, seen, n_items)
+            neg = torch.from_numpy(neg).to(self.device)
+            pos_logit = (h * net.item_emb(target)).sum(-1)
+            neg_logit = (h * net.item_emb(neg)).sum(-1)
+            loss = F.binary_cross_entropy_with_logits(
+                pos_logit, torch.ones_like(pos_logit)
+            ) + F.binary_cross_entropy_with_logits(neg_logit, torch.zeros_like(neg_logit))
+            return loss, len(target)
 
-            ranks = rank_full_catalogue(
-                self.score_all,
-                split.users,
-                valid_hist,
-                split.valid,
-                mask_history=True,
-                batch_size=p["eval_batch_size"],
-            )
-            ndcg = float(metric_vectors(ranks, ["ndcg@10"])["ndcg@10"].mean())
-            epoch_seconds.append(time.perf_counter() - t0)
-            if ctx.show_progress:
-                tqdm.write(
-                    f"sasrec epoch {epoch}: loss {total_loss / max(n_positions, 1):.4f} "
-                    f"valid ndcg@10 {ndcg:.4f} ({epoch_seconds[-1]:.1f}s)"
-                )
-            if stopper.step(epoch, ndcg, lambda: copy.deepcopy(net.state_dict())):
-                break
-
-        if stopper.best_state is not None:
-            net.load_state_dict(stopper.best_state)
-        net.eval()
+        run = fit_windows(
+            "sasrec",
+            net,
+            optim,
+            batch_loss,
+            self.score_all,
+            split,
+            n_windows=len(inputs),
+            n_positions=n_positions,
+            batch_size=p["batch_size"],
+            eval_batch_size=p["eval_batch_size"],
+            max_epochs=p["max_epochs"],
+            patience=p["patience"],
+            rng=rng,
+            show_progress=ctx.show_progress,
+        )
+        stopper, epoch_seconds = run.stopper, run.epoch_seconds
         self.fit_info = {
-            "epochs": epoch,
+            "epochs": stopper.epochs,
             "stopped_early": stopper.stopped_early,
             "best_epoch": stopper.best_epoch,
             "best_valid_ndcg@10": stopper.best,
@@ -322,8 +292,8 @@ class SASRec(Method):
             "n_parameters": sum(t.numel() for t in net.parameters()),
             "train_windows": len(inputs),
             "train_positions": n_positions,
-            "train_positions_per_second": n_positions * epoch / train_seconds
-            if train_seconds
+            "train_positions_per_second": n_positions * stopper.epochs / run.train_seconds
+            if run.train_seconds
             else 0.0,
         }
 

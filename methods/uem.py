@@ -42,7 +42,6 @@ the exact log-likelihood ranking.
 
 from __future__ import annotations
 
-import copy
 import math
 import tempfile
 import time
@@ -53,14 +52,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from benchmark.backends.llm import EmbedsGenerateRequest, LLMSpec
 from benchmark.data.schema import Dataset
-from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
 from methods.base import FitContext, Method
-from methods.early_stopping import EarlyStopping
 from methods.sequences import left_pad, training_windows
+from methods.training import fit_windows
 
 
 class UEMNet(nn.Module):
@@ -245,66 +242,41 @@ class UEM(Method):
         optim = torch.optim.Adam(trainable, lr=p["lr"])
         inputs, labels, _ = training_windows(split.train, p["max_history"])
         n_positions = int((labels != 0).sum())
-        valid_hist = split.histories("valid")
 
-        stopper = EarlyStopping(p["patience"])
-        epoch_seconds: list[float] = []
-        history: list[dict[str, float]] = []
-        epoch = 0
-        for epoch in range(1, p["max_epochs"] + 1):
-            t0 = time.perf_counter()
-            net.train()
-            order = rng.permutation(len(inputs))
-            total = 0.0
-            batches = range(0, len(order), p["batch_size"])
-            bar = tqdm(
-                batches, desc=f"uem epoch {epoch}", leave=False, disable=not ctx.show_progress
-            )
-            for start in bar:
-                idx = order[start : start + p["batch_size"]]
-                x = torch.from_numpy(inputs[idx]).to(self.device)
-                y = torch.from_numpy(labels[idx]).to(self.device)
-                keep = y != 0
-                logits = net(x)[keep][:, 1:]  # items 1..n: padding is never an answer
-                loss = F.cross_entropy(logits, y[keep] - 1)
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                optim.step()
-                total += loss.item() * int(keep.sum())
-            ranks = rank_full_catalogue(
-                self.score_all,
-                split.users,
-                valid_hist,
-                split.valid,
-                mask_history=True,
-                batch_size=p["eval_batch_size"],
-            )
-            ndcg = float(metric_vectors(ranks, ["ndcg@10"])["ndcg@10"].mean())
-            epoch_seconds.append(time.perf_counter() - t0)
-            history.append(
-                {"epoch": epoch, "loss": total / max(n_positions, 1), "valid_ndcg@10": ndcg}
-            )
-            if ctx.show_progress:
-                tqdm.write(
-                    f"uem epoch {epoch}: loss {history[-1]['loss']:.4f} "
-                    f"valid ndcg@10 {ndcg:.4f} ({epoch_seconds[-1]:.1f}s)"
-                )
-            if stopper.step(epoch, ndcg, lambda: copy.deepcopy(net.state_dict())):
-                break
+        def batch_loss(idx: np.ndarray) -> tuple[torch.Tensor, int]:
+            x = torch.from_numpy(inputs[idx]).to(self.device)
+            y = torch.from_numpy(labels[idx]).to(self.device)
+            keep = y != 0
+            logits = net(x)[keep][:, 1:]  # items 1..n: padding is never an answer
+            return F.cross_entropy(logits, y[keep] - 1), int(keep.sum())
 
-        if stopper.best_state is not None:
-            net.load_state_dict(stopper.best_state)
-        net.eval()
+        run = fit_windows(
+            "uem",
+            net,
+            optim,
+            batch_loss,
+            self.score_all,
+            split,
+            n_windows=len(inputs),
+            n_positions=n_positions,
+            batch_size=p["batch_size"],
+            eval_batch_size=p["eval_batch_size"],
+            max_epochs=p["max_epochs"],
+            patience=p["patience"],
+            rng=rng,
+            show_progress=ctx.show_progress,
+        )
+        stopper, epoch_seconds = run.stopper, run.epoch_seconds
         n_trainable = sum(t.numel() for t in trainable)
         self.fit_info = {
             "lm": "llama trained from scratch, item ids as tokens",
             "sentence_encoder": encoder_dir,
             "encode_seconds": encode_seconds,
-            "epochs": epoch,
+            "epochs": stopper.epochs,
             "stopped_early": stopper.stopped_early,
             "best_epoch": stopper.best_epoch,
             "best_valid_ndcg@10": stopper.best,
-            "history": history,
+            "history": run.history,
             "seconds_per_epoch": float(np.mean(epoch_seconds)) if epoch_seconds else 0.0,
             "fit_seconds": encode_seconds + float(sum(epoch_seconds)),
             "n_parameters": n_trainable,

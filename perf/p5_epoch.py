@@ -18,7 +18,7 @@ import torch
 
 from benchmark.data import load_dataset
 from methods.base import FitContext
-from methods.p5 import P5
+from methods.p5.p5 import P5
 from tasks.indexing import reindex
 from tasks.split import leave_one_out
 

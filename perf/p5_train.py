@@ -21,7 +21,7 @@ from benchmark.backends.t5 import build_backbone, encode_batch, encode_targets, 
 from benchmark.backends.t5.scoring import score_all_items
 from benchmark.backends.t5.trie import ItemTrie
 from benchmark.data import load_dataset
-from methods.p5_samples import sequential_samples
+from methods.p5.samples import sequential_samples
 from tasks.split import leave_one_out
 
 SIZES = [(256, 1024, 4, 4), (192, 768, 3, 3), (128, 512, 2, 2)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from methods.p5_templates import (
+from methods.p5.templates import (
     FAMILIES,
     SHORT,
     TEMPLATES,

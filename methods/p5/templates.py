@@ -14,7 +14,7 @@ Choices:
   SentencePiece vocabulary, so longer histories fit in the input.
 * Held-out templates: like P5, the last template of each family (2-8, 5-8, 3-6) is *unseen*,
   kept out of training to measure zero-shot generalisation to new prompt wording. The sample
-  builders in ``methods.p5_samples`` refuse unseen templates at the training stage.
+  builders in ``methods.p5.samples`` refuse unseen templates at the training stage.
 * Titles: only explanation templates use the item title (``{title}``), as P5 did; sequential
   and direct templates are id-only. Templates needing a title or a feature word are optional:
   the builders choose among the templates whose fields a sample actually has, and every

@@ -1,4 +1,4 @@
-"""Text samples for the P5 family: the protocol's data rendered through ``methods.p5_templates``.
+"""Text samples for the P5 family: the protocol's data rendered through ``methods.p5.templates``.
 
 Leak rules (the point of this module): training samples are built from ``split.train`` only.
 A user's validation and test items are never a training target and never appear in a training
@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.data.schema import Dataset
-from methods.p5_templates import (
+from methods.p5.templates import (
     OPTIONAL_FIELDS,
     TEMPLATES,
     Template,

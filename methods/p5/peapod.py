@@ -1,6 +1,6 @@
 """PeaPOD (Ramos, Wu, Lipani 2024, arXiv 2407.05033): POD with a personalised soft prompt.
 
-Everything of POD (``methods.pod``) is kept: whole-word embeddings, per-family task prompts,
+Everything of POD (``methods.p5.pod``) is kept: whole-word embeddings, per-family task prompts,
 task-alternating batches, early stopping on validation NDCG@10, short inputs at inference. Each
 encoder input becomes ``[task prompts; user prompt; text]``: ``prefix`` returns, per batch row,
 the family's ``n_prompts`` vectors followed by ``prompt_length`` vectors made for that user.
@@ -44,7 +44,7 @@ from torch import nn
 
 from benchmark.errors import ConfigError
 from methods.base import FitContext
-from methods.pod import POD
+from methods.p5.pod import POD
 from methods.user_factors import train_user_factors
 
 PEAPOD_BIBTEX = """@article{ramos2024peapod,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from benchmark.data.schema import build_dataset
-from methods.p5_samples import (
+from methods.p5.samples import (
     Sample,
     direct_samples,
     direct_source,
@@ -21,7 +21,7 @@ from methods.p5_samples import (
     sequential_samples,
     truncate,
 )
-from methods.p5_templates import SHORT, TEMPLATES, get_template, unseen_templates
+from methods.p5.templates import SHORT, TEMPLATES, get_template, unseen_templates
 from tasks.split import Split
 
 N_ITEMS = 1000

@@ -3,10 +3,10 @@
 Re-implemented from the paper's description (see REFERENCE.md), not from its code:
 
 * Ids are text (``user_12``, items as bare numbers), with whole-word embeddings
-  (``benchmark.backends.t5``). Templates and sample builders: ``methods.p5_templates`` and
-  ``methods.p5_samples``; the last template of each family is held out of training.
+  (``benchmark.backends.t5``). Templates and sample builders: ``methods.p5.templates`` and
+  ``methods.p5.samples``; the last template of each family is held out of training.
 * Families trained: ``sequential`` and ``direct`` always, ``explanation`` when the dataset has
-  reviews. Batches hold one family each, families taking turns (``p5_samples.interleave``).
+  reviews. Batches hold one family each, families taking turns (``samples.interleave``).
 * AdamW, linear warm-up over the first ``warmup`` share of steps then linear decay, gradient
   clipping at ``clip``. After every epoch the sequential validation NDCG@10 (exact full ranking
   of a seeded subset of ``valid_users`` users, history masked) picks the best epoch; with
@@ -60,10 +60,8 @@ from benchmark.backends.t5.generate import beam_generate
 from benchmark.backends.t5.scoring import score_all_items, score_candidates
 from benchmark.backends.t5.trie import ItemTrie
 from benchmark.errors import ConfigError
-from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
 from methods.base import FitContext, Method
-from methods.early_stopping import EarlyStopping
-from methods.p5_samples import (
+from methods.p5.samples import (
     Sample,
     direct_samples,
     explanation_samples,
@@ -71,7 +69,8 @@ from methods.p5_samples import (
     sequential_samples,
     truncate,
 )
-from methods.p5_templates import TEMPLATES, Template, get_template, render_source
+from methods.p5.templates import TEMPLATES, Template, get_template, render_source
+from methods.training import train_epochs, valid_ndcg
 from tasks.base import parse_variant
 
 P5_BIBTEX = """@inproceedings{geng2022p5,
@@ -295,11 +294,11 @@ class P5(Method):
                                        replace=False))
         valid_expl = self._valid_explanation_samples(ctx)
         select_on = self._select_on(ctx, has_valid_explanations=bool(valid_expl))
-        stopper = EarlyStopping(p["patience"])
         history: list[dict[str, float]] = []
         n_samples, train_seconds = 0, 0.0
-        epoch = 0
-        for epoch in range(1, p["epochs"] + 1):
+
+        def run_epoch(epoch: int) -> float:
+            nonlocal samples, n_samples, train_seconds
             if epoch > 1:
                 samples = self._epoch_samples(ctx, rng)
             batches = interleave(samples, rng, p["batch_size"])
@@ -328,17 +327,16 @@ class P5(Method):
             if ctx.show_progress:
                 tqdm.write(f"{self.name} epoch {epoch}: " + ", ".join(
                     f"{k} {v:.4f}" for k, v in history[-1].items() if k != "epoch"))
-            score = (-history[-1]["valid_explanation_loss"] if select_on == "explanation"
-                     else ndcg)
-            if stopper.step(epoch, score, self._state):
-                break
-        if stopper.best_state is not None:
-            self._load_state(stopper.best_state)
+            return (-history[-1]["valid_explanation_loss"] if select_on == "explanation"
+                    else ndcg)
+
+        stopper = train_epochs(p["epochs"], p["patience"], run_epoch, self._state,
+                               self._load_state)
         self._train_mode(False)
         unseen = self._valid_ndcg(ctx, valid_idx, p["unseen_template"])
         best = history[stopper.best_epoch - 1] if stopper.best_epoch else {}
         self.fit_info = {
-            "epochs": epoch,
+            "epochs": stopper.epochs,
             "best_epoch": stopper.best_epoch,
             "selected_on": select_on,
             "best_valid_ndcg@10": best.get("valid_ndcg@10"),
@@ -513,13 +511,12 @@ class P5(Method):
         return self._score_all(users, histories, self.eval_template_id("sequential"))
 
     def _valid_ndcg(self, ctx: FitContext, idx: np.ndarray, template_id: str) -> float:
-        users = ctx.split.users[idx]
-        hist = [ctx.split.train[i] for i in idx]
-        ranks = rank_full_catalogue(
-            lambda u, h: self._score_all(u, h, template_id), users, hist, ctx.split.valid[idx],
-            mask_history=True, batch_size=self.params["eval_batch_size"],
+        """Validation NDCG@10 of the users ``idx`` asked with the sequential ``template_id``."""
+        return valid_ndcg(
+            lambda u, h: self._score_all(u, h, template_id), ctx.split.users[idx],
+            [ctx.split.train[i] for i in idx], ctx.split.valid[idx],
+            self.params["eval_batch_size"],
         )
-        return float(metric_vectors(ranks, ["ndcg@10"])["ndcg@10"].mean())
 
     def score_candidates(
         self, users: np.ndarray, histories: list[np.ndarray], candidates: np.ndarray

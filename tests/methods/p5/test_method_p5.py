@@ -6,8 +6,8 @@ import torch
 from walk_data import TINY_T5, ndcg_at_10, random_ndcg, walk_dataset
 
 from methods.base import FitContext
-from methods.p5 import P5
-from methods.pod import POD
+from methods.p5.p5 import P5
+from methods.p5.pod import POD
 from tasks.explanation import prepare
 
 TINY = TINY_T5

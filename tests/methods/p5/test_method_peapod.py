@@ -11,8 +11,8 @@ from benchmark.backends.t5 import build_backbone
 from benchmark.errors import ConfigError
 from methods import METHODS
 from methods.base import FitContext
-from methods.peapod import PeaPODKNN, PeaPODNoUser, PeaPODPool, nearest_users
-from methods.pod import POD
+from methods.p5.peapod import PeaPODKNN, PeaPODNoUser, PeaPODPool, nearest_users
+from methods.p5.pod import POD
 from methods.user_factors import train_user_factors
 from tasks.explanation import prepare
 

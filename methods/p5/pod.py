@@ -3,7 +3,7 @@
 P5 plus continuous task prompts: ``n_prompts`` learnable vectors per task family, prepended to
 the encoder input. Training uses P5's long discrete templates with the family's vectors in
 front; inference drops the instruction words and feeds the short input (user id and history
-ids, ``methods.p5_templates.SHORT``) after the same vectors, which makes inference cheaper.
+ids, ``methods.p5.templates.SHORT``) after the same vectors, which makes inference cheaper.
 Tasks alternate batch by batch; training stops after ``patience`` epochs without validation
 improvement. REFERENCE.md: lr 5e-4 (1e-3 on Sports), batch 64, 3 prompt vectors in the code's
 default (10 in the reported runs).
@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from methods.base import FitContext
-from methods.p5 import P5
-from methods.p5_templates import SHORT, Template, render_source
+from methods.p5.p5 import P5
+from methods.p5.templates import SHORT, Template, render_source
 
 POD_BIBTEX = """@inproceedings{li2023pod,
   title     = {Prompt Distillation for Efficient LLM-based Recommendation},

@@ -1,0 +1,147 @@
+"""The epoch loop of the methods that train with early stopping (SASRec, UEM, the P5 family).
+
+Each of them trains an epoch, scores the validation users, keeps the best epoch's weights and
+stops after ``patience`` epochs without improvement, then restores the best epoch. Written
+once here so that the methods cannot drift apart in how an epoch is selected:
+
+- ``valid_ndcg``: NDCG@10 of the validation targets over the full catalogue, history masked
+  (every method's selection score; the P5 family scores a seeded subset of users).
+- ``train_epochs``: the loop, early stopping (``methods.early_stopping``) and the restore,
+  around a method's own ``run_epoch``. The P5 family uses it directly (its epochs re-draw
+  text samples and take turns between task families).
+- ``fit_windows``: ``train_epochs`` with the epoch of the causal sequence models (SASRec,
+  UEM): minibatches of ``methods.sequences.training_windows`` in a fresh seeded order, one
+  optimiser step each, validated on all users.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from benchmark.metrics.ranking import ScoreAll, metric_vectors, rank_full_catalogue
+from methods.early_stopping import EarlyStopping
+from tasks.split import Split
+
+
+def valid_ndcg(
+    score_all: ScoreAll,
+    users: np.ndarray,
+    histories: list[np.ndarray],
+    targets: np.ndarray,
+    batch_size: int,
+) -> float:
+    """Mean NDCG@10 of ``targets`` ranked in the full catalogue, each history masked."""
+    ranks = rank_full_catalogue(
+        score_all, users, histories, targets, mask_history=True, batch_size=batch_size
+    )
+    return float(metric_vectors(ranks, ["ndcg@10"])["ndcg@10"].mean())
+
+
+def train_epochs(
+    max_epochs: int,
+    patience: int | None,
+    run_epoch: Callable[[int], float],
+    snapshot: Callable[[], Any],
+    restore: Callable[[Any], Any],
+) -> EarlyStopping:
+    """Call ``run_epoch(epoch)`` (train one epoch, return its validation score, higher is
+    better) for epochs 1..``max_epochs`` until ``patience`` epochs bring no improvement, then
+    ``restore`` the best epoch's ``snapshot()``. The returned stopper says which epoch that was
+    (``best_epoch``, ``best``), how many ran (``epochs``) and whether it ``stopped_early``."""
+    stopper = EarlyStopping(patience)
+    for epoch in range(1, max_epochs + 1):
+        if stopper.step(epoch, run_epoch(epoch), snapshot):
+            break
+    if stopper.best_state is not None:
+        restore(stopper.best_state)
+    return stopper
+
+
+@dataclass
+class WindowTraining:
+    """What ``fit_windows`` measured, for the method's ``fit_info``."""
+
+    stopper: EarlyStopping
+    #: per epoch: ``epoch``, ``loss`` (mean over the training positions), ``valid_ndcg@10``
+    history: list[dict[str, float]]
+    #: per epoch, training plus validation
+    epoch_seconds: list[float]
+    #: all epochs, training only
+    train_seconds: float
+
+
+def fit_windows(
+    name: str,
+    net: nn.Module,
+    optim: torch.optim.Optimizer,
+    batch_loss: Callable[[np.ndarray], tuple[torch.Tensor, int]],
+    score_all: ScoreAll,
+    split: Split,
+    *,
+    n_windows: int,
+    n_positions: int,
+    batch_size: int,
+    eval_batch_size: int,
+    max_epochs: int,
+    patience: int | None,
+    rng: np.random.Generator,
+    show_progress: bool,
+) -> WindowTraining:
+    """Train ``net`` on ``n_windows`` training windows with early stopping on validation
+    NDCG@10 (all users, ``score_all``), restore the best epoch and leave ``net`` in eval mode.
+
+    Each epoch draws a permutation from ``rng`` and takes one ``optim`` step per ``batch_size``
+    rows of it; ``batch_loss(rows)`` returns the batch's mean loss and the number of positions
+    it averages over (the weight of the batch in the epoch's reported loss).
+    """
+    valid_hist = split.histories("valid")
+    history: list[dict[str, float]] = []
+    epoch_seconds: list[float] = []
+    train_seconds = 0.0
+
+    def run_epoch(epoch: int) -> float:
+        nonlocal train_seconds
+        t0 = time.perf_counter()
+        net.train()
+        order = rng.permutation(n_windows)
+        bar = tqdm(range(0, len(order), batch_size), desc=f"{name} epoch {epoch}", leave=False,
+                   disable=not show_progress)  # fmt: skip
+        total = 0.0
+        for start in bar:
+            loss, n = batch_loss(order[start : start + batch_size])
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            value = loss.detach().item()
+            total += value * n
+            bar.set_postfix(loss=f"{value:.4f}")
+        train_seconds += time.perf_counter() - t0
+        ndcg = valid_ndcg(score_all, split.users, valid_hist, split.valid, eval_batch_size)
+        epoch_seconds.append(time.perf_counter() - t0)
+        history.append({"epoch": epoch, "loss": total / max(n_positions, 1),
+                        "valid_ndcg@10": ndcg})  # fmt: skip
+        if show_progress:
+            tqdm.write(
+                f"{name} epoch {epoch}: loss {history[-1]['loss']:.4f} "
+                f"valid ndcg@10 {ndcg:.4f} ({epoch_seconds[-1]:.1f}s)"
+            )
+        return ndcg
+
+    stopper = train_epochs(
+        max_epochs,
+        patience,
+        run_epoch,
+        lambda: copy.deepcopy(net.state_dict()),
+        net.load_state_dict,
+    )
+    net.eval()
+    return WindowTraining(stopper, history, epoch_seconds, train_seconds)
