@@ -2,7 +2,8 @@
 
 A method is fitted once per (dataset, seed) on the training split, may use the validation
 targets for early stopping, and then answers the task requests: score every item for a batch of
-users, or score given candidates. Generative methods add ``generate`` later.
+users, or score given candidates; methods for the explanation task also implement
+``generate_explanations``.
 """
 
 from __future__ import annotations
