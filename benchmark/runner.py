@@ -31,11 +31,11 @@ from benchmark.data.schema import TITLES_IDGENREC, Dataset
 from benchmark.environment import PeakMemory, environment
 from benchmark.errors import ConfigError, ResultsError
 from benchmark.executors import RunSpec, describe, get_executor
-from benchmark.preflight import check_candidates, check_results_dir, check_user_sample
+from benchmark.preflight import check_results_dir
 from benchmark.results import Timing, dataset_key, make_record, result_paths, write_result
 from benchmark.resume import is_finished, read_entry, sidecar_problem
 from methods import METHODS, FitContext, Method
-from tasks import TASKS, EvalContext, RankingTask, Task
+from tasks import TASKS, EvalContext, Task
 from tasks.base import parse_variant
 from tasks.explanation import build_examples
 from tasks.explanation import prepare as prepare_explanation
@@ -206,26 +206,14 @@ class Runner:
 
     def _check_data(self, ds: Dataset, tasks: dict[str, Task]) -> None:
         """Fail before any training when a task cannot be built from ``ds``."""
-        candidate_tasks = [t for t in tasks.values()
-                           if isinstance(t, RankingTask) and t.kind == "candidates"]
-        sequences = ds.sequences()
-        if not any(len(s) >= MIN_INTERACTIONS for s in sequences):
+        if not any(len(s) >= MIN_INTERACTIONS for s in ds.sequences()):
             raise ConfigError(
                 f"dataset {ds.name!r} ({ds.source}): no user has the {MIN_INTERACTIONS} "
                 "interactions a leave-one-out split needs"
             )
-        if candidate_tasks:
-            most = max((len(np.unique(s)) for s in sequences), default=0)
-            for task in candidate_tasks:
-                if ds.n_items - most < task.n_negatives:
-                    fit = max(1, ds.n_items - most)
-                    raise ConfigError(
-                        f"task {task.name!r} needs {task.n_negatives} items each user never "
-                        f"interacted with, but dataset {ds.name!r} has {ds.n_items} items and a "
-                        f"user with {most}; use fewer, e.g. in the YAML config "
-                        f"task_options: {{{task.name}: {{n_negatives: {fit}}}}}"
-                    )
-        needs_reviews = [t.name for t in tasks.values() if t.kind == "generation"]
+        for task in tasks.values():
+            task.check_data(ds)
+        needs_reviews = [t.name for t in tasks.values() if t.needs_reviews]
         if needs_reviews and not _has_review_text(ds):
             raise ConfigError(
                 f"dataset {ds.name!r} has no review text, which task(s) {needs_reviews} need; "
@@ -244,23 +232,10 @@ class Runner:
                 users[ds.name] = leave_one_out(ds).users
             key = dataset_key(ds.name, self.cfg.id_indexing)
             for name in spec.tasks:
-                task = self.tasks[name]
-                if not isinstance(task, RankingTask):
-                    continue
-                task_dir = self.results_dir / key / name
-                cand_path = task_dir / f"candidates-seed{spec.seed}.npz"
-                if task.kind == "candidates" and cand_path.exists():
-                    check_candidates(
-                        cand_path, content_hash=ds.content_hash, users=users[ds.name],
-                        n_candidates=task.n_negatives + 1, results_dir=self.results_dir,
-                    )
-                sampled = task.eval_users is not None and task.eval_users < len(users[ds.name])
-                if sampled and (task_dir / "users.npz").exists():
-                    check_user_sample(
-                        task_dir / "users.npz", content_hash=ds.content_hash,
-                        population=users[ds.name], requested=int(task.eval_users),
-                        results_dir=self.results_dir,
-                    )
+                self.tasks[name].check_samples(
+                    self.results_dir / key / name, seed=spec.seed, dataset=ds,
+                    users=users[ds.name], results_dir=self.results_dir,
+                )
 
     def _warn_generated_titles(self) -> None:
         """Say at the start when an LLM method will read generated ids as item titles."""

@@ -73,7 +73,24 @@ class Task(Protocol):
     metrics: tuple[str, ...]
     prompt: str
 
+    @property
+    def needs_reviews(self) -> bool:
+        """Whether the task is built from review text (the runner refuses datasets without)."""
+        ...
+
     def with_options(self, options: dict[str, Any]) -> Task: ...
+
+    def check_data(self, dataset: Dataset) -> None:
+        """Refuse, before any training, a dataset the task cannot be built from."""
+        ...
+
+    def check_samples(
+        self, task_dir: Path, *, seed: int, dataset: Dataset, users: np.ndarray,
+        results_dir: Path,
+    ) -> None:
+        """Refuse, before any training, a stored sample under ``task_dir`` that a run of
+        ``seed`` would read but that is damaged or was drawn for other data."""
+        ...
 
     def describe(self) -> dict: ...
 

@@ -44,6 +44,7 @@ import dataclasses
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -110,6 +111,21 @@ class ExplanationTask:
     #: the example and split rule (module docstring); part of every config hash, so results of
     #: an earlier rule (per review, copies split apart) never mix with these
     split: str = "dedup-user-text+grouped-by-text"
+
+    @property
+    def needs_reviews(self) -> bool:
+        """The examples come from review text."""
+        return True
+
+    def check_data(self, dataset: Dataset) -> None:
+        """Nothing beyond review text (``needs_reviews``), whose absence the runner reports for
+        every task that needs it at once."""
+
+    def check_samples(
+        self, task_dir: Path, *, seed: int, dataset: Dataset, users: np.ndarray,
+        results_dir: Path,
+    ) -> None:
+        """No stored samples: the examples and split are rebuilt from the data each run."""
 
     def with_options(self, options: dict[str, Any]) -> ExplanationTask:
         """A variant named after the change; only ``prompt`` is settable (the example rule and

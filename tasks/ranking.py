@@ -22,6 +22,7 @@ from benchmark.metrics import (
     rank_full_catalogue,
     target_ranks,
 )
+from benchmark.preflight import check_candidates, check_user_sample
 from tasks.base import (
     EvalContext,
     EvalRequests,
@@ -46,6 +47,7 @@ from tasks.sampling import (
 from tasks.split import SPLIT_RULE, Split
 
 if TYPE_CHECKING:
+    from benchmark.data.schema import Dataset
     from methods.base import Method
 
 #: how a target's rank treats items scored equal to it, as recorded in every ranking result
@@ -84,6 +86,44 @@ class RankingTask:
     @property
     def n_candidates(self) -> int | None:
         return self.n_negatives + 1 if self.kind == "candidates" else None
+
+    @property
+    def needs_reviews(self) -> bool:
+        """Ranking tasks need interactions only."""
+        return False
+
+    def check_data(self, dataset: Dataset) -> None:
+        """A candidate task needs ``n_negatives`` items every user never interacted with."""
+        if self.kind != "candidates":
+            return
+        most = max((len(np.unique(s)) for s in dataset.sequences()), default=0)
+        if dataset.n_items - most < self.n_negatives:
+            fit = max(1, dataset.n_items - most)
+            raise ConfigError(
+                f"task {self.name!r} needs {self.n_negatives} items each user never "
+                f"interacted with, but dataset {dataset.name!r} has {dataset.n_items} items and "
+                f"a user with {most}; use fewer, e.g. in the YAML config "
+                f"task_options: {{{self.name}: {{n_negatives: {fit}}}}}"
+            )
+
+    def check_samples(
+        self, task_dir: Path, *, seed: int, dataset: Dataset, users: np.ndarray,
+        results_dir: Path,
+    ) -> None:
+        """The stored candidate lists of ``seed`` and the stored user sample, where they exist
+        (``users``: the split's users, which both were drawn for)."""
+        cand_path = task_dir / f"candidates-seed{seed}.npz"
+        if self.kind == "candidates" and cand_path.exists():
+            check_candidates(
+                cand_path, content_hash=dataset.content_hash, users=users,
+                n_candidates=self.n_negatives + 1, results_dir=results_dir,
+            )
+        sampled = self.eval_users is not None and self.eval_users < len(users)
+        if sampled and (task_dir / "users.npz").exists():
+            check_user_sample(
+                task_dir / "users.npz", content_hash=dataset.content_hash, population=users,
+                requested=int(self.eval_users), results_dir=results_dir,
+            )
 
     def with_options(self, options: dict[str, Any]) -> RankingTask:
         """A variant with some fields changed, named after the change so its results and

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from benchmark.data.schema import build_dataset
+from benchmark.errors import ConfigError, ResultsError
 from benchmark.metrics import metric_vectors
 from tasks.base import EvalContext, Task
+from tasks.explanation import EXPLANATION
 from tasks.leak import leak_audit
 from tasks.ranking import RERANK, SEQUENTIAL, TIE_RULE, TOPN, RankingTask
 from tasks.split import CHRONOLOGY_RULE, SPLIT_RULE, leave_one_out
@@ -108,3 +110,28 @@ def test_ranking_tasks_are_tasks(task):
     for attr in Task.__annotations__:
         assert hasattr(task, attr)
     assert callable(task.evaluate) and callable(task.protocol)
+
+
+def test_check_data_refuses_more_negatives_than_any_user_has(tmp_path):
+    ds = walk_dataset()
+    SEQUENTIAL.check_data(ds)  # a full ranking needs nothing more
+    TOPN.with_options({"n_negatives": 5}).check_data(ds)
+    with pytest.raises(ConfigError, match=r"needs 99 items .*{n_negatives: 37}"):
+        TOPN.check_data(ds)  # 44 items here
+    assert not TOPN.needs_reviews and EXPLANATION.needs_reviews
+
+
+def test_check_samples_refuses_a_damaged_stored_sample_before_the_fit(tmp_path):
+    ds = walk_dataset()
+    ctx = context(tmp_path, ds)
+    task = RERANK.with_options({"eval_users": 10, "n_negatives": 5})
+    users = ctx.split.users
+    task.check_samples(ctx.task_dir, seed=0, dataset=ds, users=users, results_dir=tmp_path)
+    task.evaluate(ConstantScorer(), ctx)  # writes the candidate lists and the user sample
+    task.check_samples(ctx.task_dir, seed=0, dataset=ds, users=users, results_dir=tmp_path)
+    (ctx.task_dir / "users.npz").write_bytes(b"damaged")
+    with pytest.raises(ResultsError, match="users.npz"):
+        task.check_samples(ctx.task_dir, seed=0, dataset=ds, users=users, results_dir=tmp_path)
+    (ctx.task_dir / "candidates-seed0.npz").write_bytes(b"damaged")
+    with pytest.raises(ResultsError, match="candidates-seed0.npz"):
+        task.check_samples(ctx.task_dir, seed=0, dataset=ds, users=users, results_dir=tmp_path)
