@@ -16,13 +16,20 @@ import io
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from benchmark.config import stable_hash
 from benchmark.errors import ResultsError
+
+if TYPE_CHECKING:
+    from benchmark.data.schema import Dataset
+    from methods.base import Method
+    from tasks.base import Evaluation, Task
 
 SCHEMA_VERSION = 1
 
@@ -120,6 +127,91 @@ class Result:
                     "re-scored; rerun the entry with --force"
                 )
         return self.per_user["hypothesis"].tolist(), self.per_user["reference"].tolist()
+
+
+@dataclass(frozen=True)
+class Timing:
+    """What one entry cost: its method's fit (shared by the run's tasks) and its answers.
+
+    CPU times are this process's (all its threads): less sensitive than wall time to other work
+    on the machine; compare them with ``torch_threads`` in mind."""
+
+    fit_seconds: float
+    fit_cpu_seconds: float
+    predict_seconds: float
+    predict_cpu_seconds: float
+    #: the larger of the fit's and the answers' peaks
+    peak_memory_mb: float
+    peak_memory_scope: str
+
+    def record(self, n_evaluated: int) -> dict[str, Any]:
+        """The record's ``timing`` block."""
+        return {
+            "fit_seconds": self.fit_seconds,
+            "predict_seconds": self.predict_seconds,
+            "fit_cpu_seconds": self.fit_cpu_seconds,
+            "predict_cpu_seconds": self.predict_cpu_seconds,
+            "predict_users_per_second": n_evaluated / max(self.predict_seconds, 1e-9),
+            "peak_memory_mb": self.peak_memory_mb,
+            "peak_memory_scope": self.peak_memory_scope,
+        }
+
+
+def make_record(
+    *,
+    dataset: Dataset,
+    key: str,
+    task: Task,
+    method: Method,
+    seed: int,
+    profile: str,
+    evaluation: Evaluation,
+    protocol: dict[str, Any],
+    timing: Timing,
+    config: dict[str, Any],
+    environment: dict[str, Any],
+    command: str | None,
+    backend: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON record of one entry (``write_result`` adds the schema and the sidecar's name and
+    hash): one place for its layout, so every task kind writes the same structure.
+
+    ``config`` is the entry config (``benchmark.runner.entry_config``), hashed here; ``backend``
+    the LLM that answered, for LLM methods; ``environment`` and ``command`` say where and how it
+    ran and are no part of the hash."""
+    return {
+        "dataset": {
+            "name": dataset.name,
+            "key": key,
+            "source": dataset.source,
+            "format": dataset.format,
+            "content_hash": dataset.content_hash,
+            "n_users": dataset.n_users,
+            "n_items": dataset.n_items,
+            "n_interactions": len(dataset.interactions),
+        },
+        "task": task.describe(),
+        "method": {
+            "name": type(method).name,
+            "params": method.params,
+            "fit_info": method.fit_info,
+            **({"predict_info": method.predict_info} if method.predict_info else {}),
+        },
+        "seed": seed,
+        "profile": profile,
+        "protocol": protocol,
+        **evaluation.fields,
+        "metrics": evaluation.metrics,
+        "users_evaluated": evaluation.n,
+        "timing": timing.record(evaluation.n),
+        **({"backend": backend} if backend is not None else {}),
+        "config": config,
+        "config_hash": stable_hash(config),
+        "environment": environment,
+        # what was typed to start it (None when started from Python)
+        "command": command,
+        "created_unix": int(time.time()),
+    }
 
 
 def write_result(

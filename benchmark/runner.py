@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from benchmark.backends.llm import LLMSpec, check_backend
 from benchmark.config import RunConfig, stable_hash
@@ -33,37 +31,16 @@ from benchmark.data.schema import TITLES_IDGENREC, Dataset
 from benchmark.environment import PeakMemory, environment
 from benchmark.errors import ConfigError, ResultsError
 from benchmark.executors import RunSpec, describe, get_executor
-from benchmark.metrics import metric_vectors, rank_full_catalogue, target_ranks
-from benchmark.preflight import check_candidates, check_results_dir, check_user_sample
-from benchmark.results import dataset_key, result_paths, write_result
+from benchmark.preflight import check_results_dir
+from benchmark.results import Timing, dataset_key, make_record, result_paths, write_result
 from benchmark.resume import is_finished, read_entry, sidecar_problem
 from methods import METHODS, FitContext, Method
-from tasks import TASKS, EvalRequests, RankingTask
+from tasks import TASKS, EvalContext, Task
 from tasks.base import parse_variant
-from tasks.explanation import ExplanationData, ExplanationTask, build_examples, split_checks
+from tasks.explanation import build_examples
 from tasks.explanation import prepare as prepare_explanation
 from tasks.indexing import reindex
-from tasks.leak import leak_audit
-from tasks.quirks import data_quirks
-from tasks.ranking import build_requests
-from tasks.sampling import USER_SAMPLE_RULE
-from tasks.split import MIN_INTERACTIONS, Split, leave_one_out
-
-Task = RankingTask | ExplanationTask
-
-CHRONOLOGY_RULE = (
-    "sorted by timestamp; ties broken by the source file's row order (stable); formats without "
-    "timestamps use the order given"
-)
-SPLIT_RULE = "leave-one-out: last item test, second-to-last validation, rest training"
-TIE_RULE = "pessimistic: the target ranks below every item with an equal score"
-EXPLANATION_SPLIT_RULE = (
-    "one example per (user, case/space-normalised explanation text), the earliest review kept; "
-    "train/valid/test 8:1:1 by example count, grouped by normalised text in a seeded order, so "
-    "no valid/test reference equals any training reference; reviews of the users' sequential "
-    "valid/test items never in training; every evaluated item has a training example, an "
-    "evaluated user may have none (counted under users_without_training)"
-)
+from tasks.split import MIN_INTERACTIONS, leave_one_out
 
 
 def resolve_device(name: str) -> torch.device:
@@ -75,7 +52,7 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def entry_config(cfg: RunConfig, ds: Dataset, task: RankingTask, method: str, seed: int) -> dict:
+def entry_config(cfg: RunConfig, ds: Dataset, task: Task, method: str, seed: int) -> dict:
     """What determines an entry's numbers; its hash decides whether a result is reusable."""
     return {
         "dataset": ds.name,
@@ -229,26 +206,14 @@ class Runner:
 
     def _check_data(self, ds: Dataset, tasks: dict[str, Task]) -> None:
         """Fail before any training when a task cannot be built from ``ds``."""
-        candidate_tasks = [t for t in tasks.values()
-                           if isinstance(t, RankingTask) and t.kind == "candidates"]
-        sequences = ds.sequences()
-        if not any(len(s) >= MIN_INTERACTIONS for s in sequences):
+        if not any(len(s) >= MIN_INTERACTIONS for s in ds.sequences()):
             raise ConfigError(
                 f"dataset {ds.name!r} ({ds.source}): no user has the {MIN_INTERACTIONS} "
                 "interactions a leave-one-out split needs"
             )
-        if candidate_tasks:
-            most = max((len(np.unique(s)) for s in sequences), default=0)
-            for task in candidate_tasks:
-                if ds.n_items - most < task.n_negatives:
-                    fit = max(1, ds.n_items - most)
-                    raise ConfigError(
-                        f"task {task.name!r} needs {task.n_negatives} items each user never "
-                        f"interacted with, but dataset {ds.name!r} has {ds.n_items} items and a "
-                        f"user with {most}; use fewer, e.g. in the YAML config "
-                        f"task_options: {{{task.name}: {{n_negatives: {fit}}}}}"
-                    )
-        needs_reviews = [t.name for t in tasks.values() if t.kind == "generation"]
+        for task in tasks.values():
+            task.check_data(ds)
+        needs_reviews = [t.name for t in tasks.values() if t.needs_reviews]
         if needs_reviews and not _has_review_text(ds):
             raise ConfigError(
                 f"dataset {ds.name!r} has no review text, which task(s) {needs_reviews} need; "
@@ -267,23 +232,10 @@ class Runner:
                 users[ds.name] = leave_one_out(ds).users
             key = dataset_key(ds.name, self.cfg.id_indexing)
             for name in spec.tasks:
-                task = self.tasks[name]
-                if not isinstance(task, RankingTask):
-                    continue
-                task_dir = self.results_dir / key / name
-                cand_path = task_dir / f"candidates-seed{spec.seed}.npz"
-                if task.kind == "candidates" and cand_path.exists():
-                    check_candidates(
-                        cand_path, content_hash=ds.content_hash, users=users[ds.name],
-                        n_candidates=task.n_negatives + 1, results_dir=self.results_dir,
-                    )
-                sampled = task.eval_users is not None and task.eval_users < len(users[ds.name])
-                if sampled and (task_dir / "users.npz").exists():
-                    check_user_sample(
-                        task_dir / "users.npz", content_hash=ds.content_hash,
-                        population=users[ds.name], requested=int(task.eval_users),
-                        results_dir=self.results_dir,
-                    )
+                self.tasks[name].check_samples(
+                    self.results_dir / key / name, seed=spec.seed, dataset=ds,
+                    users=users[ds.name], results_dir=self.results_dir,
+                )
 
     def _warn_generated_titles(self) -> None:
         """Say at the start when an LLM method will read generated ids as item titles."""
@@ -441,214 +393,41 @@ class Runner:
             fit_seconds = time.perf_counter() - t0
             fit_cpu_seconds = time.process_time() - c0
         key = dataset_key(ds.name, cfg.id_indexing)
-        audit = leak_audit(split)
         paths = []
         for name, task in tasks.items():
             json_path, _ = result_paths(self.results_dir, key, name, method_cls.name, seed)
+            ectx = EvalContext(
+                dataset=ds, split=split, seed=seed, task_dir=json_path.parent.parent,
+                results_dir=self.results_dir, id_indexing=cfg.id_indexing,
+                explanation=explanation, batch_size=cfg.batch_size, progress=cfg.progress,
+            )
             method.predict_info = {}
             method.prompt = task.prompt
             with PeakMemory(device) as pred_mem:
                 t0, c0 = time.perf_counter(), time.process_time()
-                if isinstance(task, RankingTask):
-                    per_user, protocol, extra = self._evaluate_ranking(
-                        method, task, split, seed, json_path.parent.parent, ds.content_hash
-                    )
-                    protocol["leak_audit"] = audit
-                else:
-                    assert explanation is not None  # checked by _check_data
-                    per_user, protocol, extra = self._evaluate_generation(
-                        method, task, explanation
-                    )
+                evaluation = task.evaluate(method, ectx)
                 predict_seconds = time.perf_counter() - t0
                 predict_cpu_seconds = time.process_time() - c0
-            n = len(per_user["users"])
-            if isinstance(task, RankingTask):
-                protocol["data_quirks"] = data_quirks(
-                    ds, targets_in_history=protocol["targets_in_history"], n_evaluated=n
-                )
-            corpus = extra.pop("corpus_metrics", None)
-            metrics = corpus or {m: float(np.mean(per_user[m])) for m in task.metrics}
-            entry = entry_config(cfg, ds, task, method_cls.name, seed)
-            record: dict[str, Any] = {
-                "dataset": {
-                    "name": ds.name,
-                    "key": key,
-                    "source": ds.source,
-                    "format": ds.format,
-                    "content_hash": ds.content_hash,
-                    "n_users": ds.n_users,
-                    "n_items": ds.n_items,
-                    "n_interactions": len(ds.interactions),
-                },
-                "task": task.describe(),
-                "method": {
-                    "name": method_cls.name,
-                    "params": method.params,
-                    "fit_info": method.fit_info,
-                    **({"predict_info": method.predict_info} if method.predict_info else {}),
-                },
-                "seed": seed,
-                "profile": cfg.profile,
-                "protocol": {
-                    "chronology": CHRONOLOGY_RULE,
-                    "id_indexing": cfg.id_indexing,
-                    "users_dropped": split.n_dropped,
-                    **protocol,
-                },
-                **extra,
-                "metrics": metrics,
-                "users_evaluated": n,
-                "timing": {
-                    "fit_seconds": fit_seconds,
-                    "predict_seconds": predict_seconds,
-                    # CPU time of this process (all its threads): less sensitive than wall time
-                    # to other work on the machine, compare it with torch_threads in mind
-                    "fit_cpu_seconds": fit_cpu_seconds,
-                    "predict_cpu_seconds": predict_cpu_seconds,
-                    "predict_users_per_second": n / max(predict_seconds, 1e-9),
-                    "peak_memory_mb": max(fit_mem.peak_mb, pred_mem.peak_mb),
-                    "peak_memory_scope": fit_mem.scope,
-                },
-                # the LLM that answered (backend, model directory), for LLM methods
-                **({"backend": llm.info()} if uses_llm(method_cls.name) else {}),
-                "config": entry,
-                "config_hash": stable_hash(entry),
-                # where and how it ran; neither is part of the config hash
-                "environment": {
+            timing = Timing(
+                fit_seconds=fit_seconds, fit_cpu_seconds=fit_cpu_seconds,
+                predict_seconds=predict_seconds, predict_cpu_seconds=predict_cpu_seconds,
+                peak_memory_mb=max(fit_mem.peak_mb, pred_mem.peak_mb),
+                peak_memory_scope=fit_mem.scope,
+            )
+            record = make_record(
+                dataset=ds, key=key, task=task, method=method, seed=seed, profile=cfg.profile,
+                evaluation=evaluation, protocol=task.protocol(ectx, evaluation), timing=timing,
+                config=entry_config(cfg, ds, task, method_cls.name, seed),
+                environment={
                     **environment(str(device)),
                     "executor": describe(cfg.executor, cfg.address),
                 },
-                # what was typed to start it (None when started from Python)
-                "command": cfg.command,
-                "created_unix": int(time.time()),
-            }
-            paths.append(write_result(self.results_dir, record, per_user))
-        return paths
-
-    def _evaluate_ranking(
-        self, method: Method, task: RankingTask, split: Split, seed: int, task_dir: Path,
-        content_hash: str,
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]]:
-        cand_path = task_dir / f"candidates-seed{seed}.npz"
-        users_path = task_dir / "users.npz"  # one sample for every seed
-        requests = build_requests(
-            task, split, stage="test", seed=seed, candidates_path=cand_path,
-            content_hash=content_hash, users_path=users_path,
-        )
-        ranks = self._rank(method, task, requests)
-        vectors = metric_vectors(ranks, task.metrics)
-        in_history = int(
-            sum(int(t) in set(h.tolist()) for h, t in zip(requests.histories, requests.targets))
-        )
-        protocol = {
-            "split": SPLIT_RULE,
-            "tie_rule": TIE_RULE,
-            "targets_in_history": in_history,
-            "candidates": (
-                f"1 held-out positive + {task.n_negatives} items the user never "
-                "interacted with, sampled and shuffled with the run's seed"
-                if task.kind == "candidates" else None
-            ),
-            **_user_sample(task, split, len(requests)),
-        }
-        extra = {
-            "candidates_file": (
-                {
-                    "path": str(cand_path.relative_to(self.results_dir)),
-                    "sha256": hashlib.sha256(cand_path.read_bytes()).hexdigest(),
-                }
-                if task.kind == "candidates" else None
-            ),
-            # only for a task evaluated on a sample (a file exists when it is not everyone)
-            **(
-                {"users_file": {
-                    "path": str(users_path.relative_to(self.results_dir)),
-                    "sha256": hashlib.sha256(users_path.read_bytes()).hexdigest(),
-                }}
-                if len(requests) < split.n_users else {}
-            ),
-        }
-        return {"users": requests.users, "rank": ranks, **vectors}, protocol, extra
-
-    def _evaluate_generation(
-        self, method: Method, task: ExplanationTask, data: ExplanationData
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]]:
-        from benchmark.metrics.text import text_metrics
-
-        test = data.part("test")
-        references = test["explanation"].tolist()
-        hypotheses = method.generate_explanations(
-            test["user"].to_numpy(), test["item"].to_numpy(), test["feature"].tolist()
-        )
-        if len(hypotheses) != len(references) or not all(isinstance(h, str) for h in hypotheses):
-            raise ResultsError(
-                f"method {method.name!r} returned {len(hypotheses)} explanations for "
-                f"{len(references)} requests (or non-text items); expected one string each"
+                command=cfg.command,
+                # the LLM that answered (backend, model directory), for LLM methods
+                backend=llm.info() if uses_llm(method_cls.name) else None,
             )
-        corpus, per_example = text_metrics(hypotheses, references)
-        counts = data.parts.value_counts().to_dict()
-        protocol = {
-            "split": EXPLANATION_SPLIT_RULE,
-            "tie_rule": None,
-            "candidates": None,
-            "examples": {k: int(v) for k, v in sorted(counts.items())},
-            # reviews folded into an earlier identical (user, text) example
-            "duplicates_collapsed": int(data.examples["copies"].sum() - len(data.examples)),
-            **split_checks(data.examples, data.parts),
-        }
-        # a log that re-scores without rebuilding the split: which example, whose, what
-        # was expected and what was written ("users" holds the example ids, the pairing key)
-        per_user = {
-            "users": test.index.to_numpy(np.int64),
-            "user": test["user"].to_numpy(np.int64),
-            "item": test["item"].to_numpy(np.int64),
-            "reference": np.array(references, dtype=str),
-            "hypothesis": np.array(hypotheses, dtype=str),
-            **{m: per_example[m] for m in task.metrics},
-        }
-        extra = {"corpus_metrics": {m: float(corpus[m]) for m in task.metrics}}
-        return per_user, protocol, extra
-
-    def _rank(self, method: Method, task: RankingTask, req: EvalRequests) -> np.ndarray:
-        bs = self.cfg.batch_size
-        bar = tqdm(
-            total=len(req), desc=f"predict {task.name}", leave=False, unit="user",
-            disable=not self.cfg.progress,
-        )
-        try:
-            if task.kind == "full":
-                return rank_full_catalogue(
-                    method.score_all, req.users, req.histories, req.targets,
-                    mask_history=task.mask_history, batch_size=bs, progress=bar.update,
-                )
-            assert req.candidates is not None and req.target_col is not None
-            out = np.empty(len(req), dtype=np.int64)
-            for start in range(0, len(req), bs):
-                sl = slice(start, start + bs)
-                scores = method.score_candidates(
-                    req.users[sl], req.histories[sl], req.candidates[sl]
-                ).to(torch.float32)
-                col = torch.as_tensor(req.target_col[sl], dtype=torch.long)
-                out[sl] = target_ranks(scores, col).cpu().numpy()
-                bar.update(len(req.users[sl]))
-            return out
-        finally:
-            bar.close()
-
-
-def _user_sample(task: RankingTask, split: Split, n_evaluated: int) -> dict[str, Any]:
-    """The protocol's record of a task's user sample (nothing for tasks without one)."""
-    if task.eval_users is None:
-        return {}
-    return {
-        "user_sample": {
-            "requested": task.eval_users,
-            "evaluated": n_evaluated,
-            "population": split.n_users,
-            "rule": USER_SAMPLE_RULE if n_evaluated < split.n_users
-            else "every user (no more than requested)",
-        }
-    }
+            paths.append(write_result(self.results_dir, record, evaluation.per_user))
+        return paths
 
 
 def _has_review_text(ds: Dataset) -> bool:

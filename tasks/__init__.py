@@ -1,11 +1,13 @@
 """Task definitions, registered by name.
 
-A task is declarative data: which targets, which candidates, which metrics. The harness turns
-it into requests for a method and scores the answers; methods never see how it is scored.
+A task declares which targets, which candidates and which metrics; its kind turns it into
+requests for a method, scores the answers and describes the protocol (``tasks.base.Task``).
+Methods never see how they are scored.
 """
 
 from benchmark.registry import LazyRegistry
-from tasks.base import EvalRequests, RankingTask
+from tasks.base import EvalContext, EvalRequests, Evaluation, Task
+from tasks.ranking import RankingTask
 
 TASKS: LazyRegistry = LazyRegistry("task")
 TASKS.add("sequential", "tasks.ranking:SEQUENTIAL")
@@ -13,4 +15,4 @@ TASKS.add("topn", "tasks.ranking:TOPN")
 TASKS.add("rerank", "tasks.ranking:RERANK")
 TASKS.add("explanation", "tasks.explanation:EXPLANATION")
 
-__all__ = ["TASKS", "EvalRequests", "RankingTask"]
+__all__ = ["TASKS", "EvalContext", "EvalRequests", "Evaluation", "RankingTask", "Task"]

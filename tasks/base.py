@@ -1,89 +1,112 @@
-"""What a ranking task is (declarative) and the requests it hands to a method."""
+"""What every task kind shares: the ``Task`` interface the runner calls, what a task is given to
+score a fitted method (``EvalContext``) and what it hands back (``Evaluation``), the requests a
+ranking method answers, and the prompt and variant-name helpers.
+
+A task kind (``tasks.ranking.RankingTask``, ``tasks.explanation.ExplanationTask``) declares what
+it asks a method for, scores the answers with the pure functions of ``benchmark.metrics`` and
+describes its protocol, so the runner needs no per-kind code and a new kind touches ``tasks/``
+only.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from benchmark.errors import ConfigError
-from benchmark.metrics import DEFAULT_METRICS, parse_metric
+from tasks.split import CHRONOLOGY_RULE, Split
+
+if TYPE_CHECKING:
+    from benchmark.data.schema import Dataset
+    from methods.base import Method
+    from tasks.explanation import ExplanationData
 
 
-@dataclass(frozen=True)
-class RankingTask:
-    """A ranking task over the leave-one-out split.
+@dataclass
+class EvalContext:
+    """What a task needs to score a method fitted on one (dataset, seed), besides the method."""
 
-    ``kind="full"`` ranks the target among all items (optionally masking the user's history);
-    ``kind="candidates"`` ranks it among ``n_negatives`` sampled items the user never
-    interacted with, in an order shuffled with the run's seed and persisted with the results.
-    ``eval_users`` evaluates a seeded sample of that many users instead of all of them, for
-    methods too slow to answer every user (an LLM generating a ranking per user).
-    """
+    #: the dataset as loaded (its quirks are recorded with ranking results)
+    dataset: Dataset
+    #: the run's leave-one-out split, of the data as the method saw it (``id_indexing``)
+    split: Split
+    seed: int
+    #: ``<results_dir>/<dataset_key>/<task>``: where samples shared by every method persist
+    task_dir: Path
+    #: files a record names are recorded relative to it
+    results_dir: Path
+    id_indexing: str = "original"
+    #: the review examples and their split, on review datasets (``tasks.explanation.prepare``)
+    explanation: ExplanationData | None = None
+    batch_size: int = 256
+    progress: bool = False
+
+
+@dataclass
+class Evaluation:
+    """A task's scoring of one method: what the result record and its sidecar hold."""
+
+    #: the sidecar's arrays; ``users`` is the pairing key (users, or example ids)
+    per_user: dict[str, np.ndarray]
+    metrics: dict[str, float]
+    #: what the scoring measured about its requests (``Task.protocol`` adds the rest)
+    protocol: dict[str, Any] = field(default_factory=dict)
+    #: further top-level record fields, e.g. the shared files the requests came from
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        """How many users (or examples) were evaluated."""
+        return len(self.per_user["users"])
+
+
+class Task(Protocol):
+    """A task kind: what it asks a method for, how it scores the answers, how it describes its
+    protocol. ``evaluate`` is the timed part of a run; ``protocol`` is not."""
 
     name: str
     description: str
-    kind: Literal["full", "candidates"]
-    metrics: tuple[str, ...] = DEFAULT_METRICS
-    n_negatives: int = 0
-    mask_history: bool = True
-    #: which prompt wording prompt-based methods are evaluated with (see ``PROMPTS``)
-    prompt: str = "seen"
-    #: evaluate a seeded sample of this many users (the same for every method); None = all
-    eval_users: int | None = None
+    kind: str
+    metrics: tuple[str, ...]
+    prompt: str
 
     @property
-    def n_candidates(self) -> int | None:
-        return self.n_negatives + 1 if self.kind == "candidates" else None
+    def needs_reviews(self) -> bool:
+        """Whether the task is built from review text (the runner refuses datasets without)."""
+        ...
 
-    def with_options(self, options: dict[str, Any]) -> RankingTask:
-        """A variant with some fields changed, named after the change so its results and
-        leaderboard stay apart: ``sequential`` + ``{mask_history: false}`` gives
-        ``sequential+mask_history=false``."""
-        if not options:
-            return self
-        settable = {"metrics", "n_negatives", "mask_history", "prompt", "eval_users"}
-        unknown = sorted(set(options) - settable)
-        if unknown:
-            raise ConfigError(
-                f"task_options.{self.name}: unknown option(s) {unknown}; settable: "
-                f"{sorted(settable)}"
-            )
-        values = dict(options)
-        if "metrics" in values:
-            try:
-                values["metrics"] = tuple(str(m).lower() for m in values["metrics"])
-                for m in values["metrics"]:
-                    parse_metric(m)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"task_options.{self.name}.metrics: {exc}") from exc
-        check_prompt(self.name, values)
-        if "mask_history" in values and not isinstance(values["mask_history"], bool):
-            raise ConfigError(f"task_options.{self.name}.mask_history: expected true or false")
-        if "n_negatives" in values:
-            n = values["n_negatives"]
-            if self.kind != "candidates" or not isinstance(n, int) or n < 1:
-                raise ConfigError(
-                    f"task_options.{self.name}.n_negatives: a positive integer, for candidate "
-                    "tasks only"
-                )
-        named = dict(values)
-        if "eval_users" in values:
-            values["eval_users"] = check_eval_users(self.name, values["eval_users"])
-            named["eval_users"] = values["eval_users"] or "all"  # 0 and "all" name alike
-        return dataclasses.replace(self, name=variant_name(self.name, named), **values)
+    def with_options(self, options: dict[str, Any]) -> Task: ...
 
-    def describe(self) -> dict:
-        """The task as stored in every result record (and hashed into its config hash)."""
-        out = describe_prompt(asdict(self))
-        if out.get("eval_users") is None:
-            # omitted when unset, so results written before the option existed keep their hashes
-            out.pop("eval_users", None)
-        out["metrics"] = list(self.metrics)
-        out["n_candidates"] = self.n_candidates
-        return out
+    def check_data(self, dataset: Dataset) -> None:
+        """Refuse, before any training, a dataset the task cannot be built from."""
+        ...
+
+    def check_samples(
+        self, task_dir: Path, *, seed: int, dataset: Dataset, users: np.ndarray,
+        results_dir: Path,
+    ) -> None:
+        """Refuse, before any training, a stored sample under ``task_dir`` that a run of
+        ``seed`` would read but that is damaged or was drawn for other data."""
+        ...
+
+    def describe(self) -> dict: ...
+
+    def evaluate(self, method: Method, ctx: EvalContext) -> Evaluation: ...
+
+    def protocol(self, ctx: EvalContext, evaluation: Evaluation) -> dict[str, Any]: ...
+
+
+def split_protocol(ctx: EvalContext) -> dict[str, Any]:
+    """The protocol fields every task records: how interactions are ordered, how item ids were
+    assigned, how many users the split dropped."""
+    return {
+        "chronology": CHRONOLOGY_RULE,
+        "id_indexing": ctx.id_indexing,
+        "users_dropped": ctx.split.n_dropped,
+    }
 
 
 @dataclass

@@ -44,15 +44,26 @@ import dataclasses
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from benchmark.data.schema import Dataset
-from benchmark.errors import ConfigError, DataError
-from tasks.base import check_prompt, describe_prompt, variant_name
+from benchmark.errors import ConfigError, DataError, ResultsError
+from tasks.base import (
+    EvalContext,
+    Evaluation,
+    check_prompt,
+    describe_prompt,
+    split_protocol,
+    variant_name,
+)
 from tasks.split import Split
+
+if TYPE_CHECKING:
+    from methods.base import Method
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[A-Za-z]+")
@@ -63,6 +74,14 @@ STOP_WORDS = frozenset(
     also not no can could would should will all any some one two more most much many other
     such only own same what which who whom when where why how get got use used using like
     well good great nice product love loved""".split()
+)
+#: the example and split rule as recorded in every explanation result
+EXPLANATION_SPLIT_RULE = (
+    "one example per (user, case/space-normalised explanation text), the earliest review kept; "
+    "train/valid/test 8:1:1 by example count, grouped by normalised text in a seeded order, so "
+    "no valid/test reference equals any training reference; reviews of the users' sequential "
+    "valid/test items never in training; every evaluated item has a training example, an "
+    "evaluated user may have none (counted under users_without_training)"
 )
 
 
@@ -93,6 +112,21 @@ class ExplanationTask:
     #: an earlier rule (per review, copies split apart) never mix with these
     split: str = "dedup-user-text+grouped-by-text"
 
+    @property
+    def needs_reviews(self) -> bool:
+        """The examples come from review text."""
+        return True
+
+    def check_data(self, dataset: Dataset) -> None:
+        """Nothing beyond review text (``needs_reviews``), whose absence the runner reports for
+        every task that needs it at once."""
+
+    def check_samples(
+        self, task_dir: Path, *, seed: int, dataset: Dataset, users: np.ndarray,
+        results_dir: Path,
+    ) -> None:
+        """No stored samples: the examples and split are rebuilt from the data each run."""
+
     def with_options(self, options: dict[str, Any]) -> ExplanationTask:
         """A variant named after the change; only ``prompt`` is settable (the example rule and
         split define the data, so changing them would be another task)."""
@@ -107,10 +141,60 @@ class ExplanationTask:
         return dataclasses.replace(self, name=variant_name(self.name, options), **options)
 
     def describe(self) -> dict:
+        """The task as stored in every result record (and hashed into its config hash)."""
         out = describe_prompt(asdict(self))
         out["metrics"] = list(self.metrics)
         out["ratios"] = list(self.ratios)
         return out
+
+    def evaluate(self, method: Method, ctx: EvalContext) -> Evaluation:
+        """Ask ``method`` for an explanation of every test example and score the texts against
+        the references (the record's metrics are corpus-level: BLEU, mean ROUGE)."""
+        from benchmark.metrics.text import text_metrics
+
+        data = ctx.explanation
+        if data is None:
+            raise ResultsError(
+                f"task {self.name!r}: the dataset has no review examples to explain"
+            )
+        test = data.part("test")
+        references = test["explanation"].tolist()
+        hypotheses = method.generate_explanations(
+            test["user"].to_numpy(), test["item"].to_numpy(), test["feature"].tolist()
+        )
+        if len(hypotheses) != len(references) or not all(isinstance(h, str) for h in hypotheses):
+            raise ResultsError(
+                f"method {method.name!r} returned {len(hypotheses)} explanations for "
+                f"{len(references)} requests (or non-text items); expected one string each"
+            )
+        corpus, per_example = text_metrics(hypotheses, references)
+        counts = data.parts.value_counts().to_dict()
+        protocol = {
+            "split": EXPLANATION_SPLIT_RULE,
+            "tie_rule": None,
+            "candidates": None,
+            "examples": {k: int(v) for k, v in sorted(counts.items())},
+            # reviews folded into an earlier identical (user, text) example
+            "duplicates_collapsed": int(data.examples["copies"].sum() - len(data.examples)),
+            **split_checks(data.examples, data.parts),
+        }
+        # a log that re-scores without rebuilding the split: which example, whose, what
+        # was expected and what was written ("users" holds the example ids, the pairing key)
+        per_user = {
+            "users": test.index.to_numpy(np.int64),
+            "user": test["user"].to_numpy(np.int64),
+            "item": test["item"].to_numpy(np.int64),
+            "reference": np.array(references, dtype=str),
+            "hypothesis": np.array(hypotheses, dtype=str),
+            **{m: per_example[m] for m in self.metrics},
+        }
+        metrics = {m: float(corpus[m]) for m in self.metrics}
+        return Evaluation(per_user=per_user, metrics=metrics, protocol=protocol)
+
+    def protocol(self, ctx: EvalContext, evaluation: Evaluation) -> dict[str, Any]:
+        """The record's protocol: the sequential split it guards against, and the example rule
+        and split checks ``evaluate`` measured."""
+        return {**split_protocol(ctx), **evaluation.protocol}
 
 
 EXPLANATION = ExplanationTask(

@@ -1,20 +1,225 @@
-"""The ranking tasks: sequential (full ranking), top-N (1 + 99) and re-ranking (1 + 19)."""
+"""The ranking task kind (``RankingTask``): how it asks a method, how it scores the target ranks
+and how it describes its protocol; and its tasks: sequential (full ranking), top-N (1 + 99) and
+re-ranking (1 + 19)."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
-from tasks.base import EvalRequests, RankingTask, parse_variant, variant_name
+from benchmark.errors import ConfigError
+from benchmark.metrics import (
+    DEFAULT_METRICS,
+    metric_vectors,
+    parse_metric,
+    rank_full_catalogue,
+    target_ranks,
+)
+from benchmark.preflight import check_candidates, check_user_sample
+from tasks.base import (
+    EvalContext,
+    EvalRequests,
+    Evaluation,
+    check_eval_users,
+    check_prompt,
+    describe_prompt,
+    parse_variant,
+    split_protocol,
+    variant_name,
+)
+from tasks.leak import leak_audit
+from tasks.quirks import data_quirks
 from tasks.sampling import (
+    USER_SAMPLE_RULE,
     USER_SAMPLE_SEED,
     load_or_sample,
     load_or_sample_users,
     sample_candidates,
     sample_users,
 )
-from tasks.split import Split
+from tasks.split import SPLIT_RULE, Split
+
+if TYPE_CHECKING:
+    from benchmark.data.schema import Dataset
+    from methods.base import Method
+
+#: how a target's rank treats items scored equal to it, as recorded in every ranking result
+TIE_RULE = "pessimistic: the target ranks below every item with an equal score"
+#: the same, as a leaderboard states it
+METRIC_TIE_RULE = f"{TIE_RULE}, so a constant scorer scores 0"
+#: how a candidate task's lists are drawn, as recorded in its results (``n``: negatives)
+CANDIDATES_RULE = (
+    "1 held-out positive + {n} items the user never interacted with, sampled and shuffled with "
+    "the run's seed"
+)
+
+
+@dataclass(frozen=True)
+class RankingTask:
+    """A ranking task over the leave-one-out split.
+
+    ``kind="full"`` ranks the target among all items (optionally masking the user's history);
+    ``kind="candidates"`` ranks it among ``n_negatives`` sampled items the user never
+    interacted with, in an order shuffled with the run's seed and persisted with the results.
+    ``eval_users`` evaluates a seeded sample of that many users instead of all of them, for
+    methods too slow to answer every user (an LLM generating a ranking per user).
+    """
+
+    name: str
+    description: str
+    kind: Literal["full", "candidates"]
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    n_negatives: int = 0
+    mask_history: bool = True
+    #: which prompt wording prompt-based methods are evaluated with (see ``PROMPTS``)
+    prompt: str = "seen"
+    #: evaluate a seeded sample of this many users (the same for every method); None = all
+    eval_users: int | None = None
+
+    @property
+    def n_candidates(self) -> int | None:
+        return self.n_negatives + 1 if self.kind == "candidates" else None
+
+    @property
+    def needs_reviews(self) -> bool:
+        """Ranking tasks need interactions only."""
+        return False
+
+    def check_data(self, dataset: Dataset) -> None:
+        """A candidate task needs ``n_negatives`` items every user never interacted with."""
+        if self.kind != "candidates":
+            return
+        most = max((len(np.unique(s)) for s in dataset.sequences()), default=0)
+        if dataset.n_items - most < self.n_negatives:
+            fit = max(1, dataset.n_items - most)
+            raise ConfigError(
+                f"task {self.name!r} needs {self.n_negatives} items each user never "
+                f"interacted with, but dataset {dataset.name!r} has {dataset.n_items} items and "
+                f"a user with {most}; use fewer, e.g. in the YAML config "
+                f"task_options: {{{self.name}: {{n_negatives: {fit}}}}}"
+            )
+
+    def check_samples(
+        self, task_dir: Path, *, seed: int, dataset: Dataset, users: np.ndarray,
+        results_dir: Path,
+    ) -> None:
+        """The stored candidate lists of ``seed`` and the stored user sample, where they exist
+        (``users``: the split's users, which both were drawn for)."""
+        cand_path = task_dir / f"candidates-seed{seed}.npz"
+        if self.kind == "candidates" and cand_path.exists():
+            check_candidates(
+                cand_path, content_hash=dataset.content_hash, users=users,
+                n_candidates=self.n_negatives + 1, results_dir=results_dir,
+            )
+        sampled = self.eval_users is not None and self.eval_users < len(users)
+        if sampled and (task_dir / "users.npz").exists():
+            check_user_sample(
+                task_dir / "users.npz", content_hash=dataset.content_hash, population=users,
+                requested=int(self.eval_users), results_dir=results_dir,
+            )
+
+    def with_options(self, options: dict[str, Any]) -> RankingTask:
+        """A variant with some fields changed, named after the change so its results and
+        leaderboard stay apart: ``sequential`` + ``{mask_history: false}`` gives
+        ``sequential+mask_history=false``."""
+        if not options:
+            return self
+        settable = {"metrics", "n_negatives", "mask_history", "prompt", "eval_users"}
+        unknown = sorted(set(options) - settable)
+        if unknown:
+            raise ConfigError(
+                f"task_options.{self.name}: unknown option(s) {unknown}; settable: "
+                f"{sorted(settable)}"
+            )
+        values = dict(options)
+        if "metrics" in values:
+            try:
+                values["metrics"] = tuple(str(m).lower() for m in values["metrics"])
+                for m in values["metrics"]:
+                    parse_metric(m)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"task_options.{self.name}.metrics: {exc}") from exc
+        check_prompt(self.name, values)
+        if "mask_history" in values and not isinstance(values["mask_history"], bool):
+            raise ConfigError(f"task_options.{self.name}.mask_history: expected true or false")
+        if "n_negatives" in values:
+            n = values["n_negatives"]
+            if self.kind != "candidates" or not isinstance(n, int) or n < 1:
+                raise ConfigError(
+                    f"task_options.{self.name}.n_negatives: a positive integer, for candidate "
+                    "tasks only"
+                )
+        named = dict(values)
+        if "eval_users" in values:
+            values["eval_users"] = check_eval_users(self.name, values["eval_users"])
+            named["eval_users"] = values["eval_users"] or "all"  # 0 and "all" name alike
+        return dataclasses.replace(self, name=variant_name(self.name, named), **values)
+
+    def describe(self) -> dict:
+        """The task as stored in every result record (and hashed into its config hash)."""
+        out = describe_prompt(asdict(self))
+        if out.get("eval_users") is None:
+            # omitted when unset, so results written before the option existed keep their hashes
+            out.pop("eval_users", None)
+        out["metrics"] = list(self.metrics)
+        out["n_candidates"] = self.n_candidates
+        return out
+
+    def evaluate(self, method: Method, ctx: EvalContext) -> Evaluation:
+        """Ask ``method`` to rank the test targets (all items, or the task's persisted
+        candidate lists) and score the target ranks."""
+        cand_path = ctx.task_dir / f"candidates-seed{ctx.seed}.npz"
+        users_path = ctx.task_dir / "users.npz"  # one sample for every seed
+        requests = build_requests(
+            self, ctx.split, stage="test", seed=ctx.seed, candidates_path=cand_path,
+            content_hash=ctx.dataset.content_hash, users_path=users_path,
+        )
+        ranks = rank_requests(
+            method, self, requests, batch_size=ctx.batch_size, progress=ctx.progress
+        )
+        vectors = metric_vectors(ranks, self.metrics)
+        in_history = int(
+            sum(int(t) in set(h.tolist()) for h, t in zip(requests.histories, requests.targets))
+        )
+        protocol = {
+            "split": SPLIT_RULE,
+            "tie_rule": TIE_RULE,
+            "targets_in_history": in_history,
+            "candidates": CANDIDATES_RULE.format(n=self.n_negatives)
+            if self.kind == "candidates" else None,
+            **user_sample_protocol(self, ctx.split, len(requests)),
+        }
+        fields = {
+            "candidates_file": _file_record(cand_path, ctx.results_dir)
+            if self.kind == "candidates" else None,
+            # only for a task evaluated on a sample (a file exists when it is not everyone)
+            **({"users_file": _file_record(users_path, ctx.results_dir)}
+               if len(requests) < ctx.split.n_users else {}),
+        }
+        per_user = {"users": requests.users, "rank": ranks, **vectors}
+        metrics = {m: float(np.mean(per_user[m])) for m in self.metrics}
+        return Evaluation(per_user=per_user, metrics=metrics, protocol=protocol, fields=fields)
+
+    def protocol(self, ctx: EvalContext, evaluation: Evaluation) -> dict[str, Any]:
+        """The record's protocol: the split, what ``evaluate`` measured, the leak audit of the
+        ids and the data's quirks (neither depends on the method, so neither is timed)."""
+        return {
+            **split_protocol(ctx),
+            **evaluation.protocol,
+            "leak_audit": leak_audit(ctx.split),
+            "data_quirks": data_quirks(
+                ctx.dataset, targets_in_history=evaluation.protocol["targets_in_history"],
+                n_evaluated=evaluation.n,
+            ),
+        }
+
 
 SEQUENTIAL = RankingTask(
     name="sequential",
@@ -128,3 +333,58 @@ def _all_requests(
     return EvalRequests(
         users=split.users, histories=histories, targets=targets, candidates=cands, target_col=col
     )
+
+
+def rank_requests(
+    method: Method, task: RankingTask, req: EvalRequests, *, batch_size: int,
+    progress: bool = False,
+) -> np.ndarray:
+    """The target's rank for every request (1 = first), in batches of ``batch_size`` users:
+    among all items through ``Method.score_all`` (history masked when the task says so), or
+    among the request's candidates through ``Method.score_candidates``."""
+    bar = tqdm(
+        total=len(req), desc=f"predict {task.name}", leave=False, unit="user",
+        disable=not progress,
+    )
+    try:
+        if task.kind == "full":
+            return rank_full_catalogue(
+                method.score_all, req.users, req.histories, req.targets,
+                mask_history=task.mask_history, batch_size=batch_size, progress=bar.update,
+            )
+        assert req.candidates is not None and req.target_col is not None
+        out = np.empty(len(req), dtype=np.int64)
+        for start in range(0, len(req), batch_size):
+            sl = slice(start, start + batch_size)
+            scores = method.score_candidates(
+                req.users[sl], req.histories[sl], req.candidates[sl]
+            ).to(torch.float32)
+            col = torch.as_tensor(req.target_col[sl], dtype=torch.long)
+            out[sl] = target_ranks(scores, col).cpu().numpy()
+            bar.update(len(req.users[sl]))
+        return out
+    finally:
+        bar.close()
+
+
+def user_sample_protocol(task: RankingTask, split: Split, n_evaluated: int) -> dict[str, Any]:
+    """The protocol's record of a task's user sample (nothing for tasks without one)."""
+    if task.eval_users is None:
+        return {}
+    return {
+        "user_sample": {
+            "requested": task.eval_users,
+            "evaluated": n_evaluated,
+            "population": split.n_users,
+            "rule": USER_SAMPLE_RULE if n_evaluated < split.n_users
+            else "every user (no more than requested)",
+        }
+    }
+
+
+def _file_record(path: Path, results_dir: Path) -> dict[str, str]:
+    """A shared file as a record names it: where under the results and its sha256."""
+    return {
+        "path": str(path.relative_to(results_dir)),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }

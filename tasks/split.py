@@ -14,6 +14,14 @@ from benchmark.data.schema import Dataset
 
 MIN_INTERACTIONS = 3
 
+#: how a user's interactions are ordered before the split, as recorded in every result
+CHRONOLOGY_RULE = (
+    "sorted by timestamp; ties broken by the source file's row order (stable); formats without "
+    "timestamps use the order given"
+)
+#: the split as recorded in every ranking result
+SPLIT_RULE = "leave-one-out: last item test, second-to-last validation, rest training"
+
 
 @dataclass
 class Split:

@@ -25,6 +25,7 @@ from benchmark.leaderboard.build import (
 from benchmark.leaderboard.cards import card_link
 from benchmark.leaderboard.charts import charts_for
 from benchmark.stats import TEST_NAMES
+from tasks.ranking import METRIC_TIE_RULE
 
 __all__ = [
     "INDEX",
@@ -34,11 +35,6 @@ __all__ = [
     "to_latex",
     "to_markdown",
 ]
-
-METRIC_TIE_RULE = (
-    "pessimistic: the target ranks below every item with an equal score, "
-    "so a constant scorer scores 0"
-)
 
 #: the index of a leaderboard directory
 INDEX = "README.md"

@@ -145,3 +145,54 @@ def test_leaderboard_check_fails_on_a_hand_edited_result(tmp_path, capsys):
                  "--out", str(boards)]) != 0
     err = capsys.readouterr().err
     assert str(path) in err and "hr@10" in err
+
+
+def test_make_record_lays_out_one_entry(tmp_path):
+    import pandas as pd
+
+    from benchmark.config import stable_hash
+    from benchmark.data.schema import build_dataset
+    from benchmark.metrics import metric_vectors
+    from benchmark.results import Timing, make_record
+    from tasks.base import Evaluation
+    from tasks.ranking import TOPN
+
+    ds = build_dataset(name="toy", source="mem", content_hash="h", format="test",
+                       users=pd.Series(["a", "a", "b"]), items=pd.Series(["x", "y", "x"]),
+                       timestamps=pd.Series([1, 2, 3]))
+
+    class Fitted:
+        name = "pop"
+        params = {"k": 1}
+        fit_info = {"epochs": 0}
+        predict_info: dict = {}
+
+    ranks = np.array([1, 2, 30, 4])
+    metrics = {m: float(np.mean(v)) for m, v in metric_vectors(ranks, TOPN.metrics).items()}
+    ev = Evaluation(per_user={"users": np.arange(4), "rank": ranks}, metrics=metrics,
+                    fields={"candidates_file": None})
+    timing = Timing(fit_seconds=1.0, fit_cpu_seconds=2.0, predict_seconds=2.0,
+                    predict_cpu_seconds=3.0, peak_memory_mb=5.0, peak_memory_scope="process")
+    config = {"dataset": "toy", "seed": 0}
+    rec = make_record(dataset=ds, key="toy", task=TOPN, method=Fitted(), seed=0,
+                      profile="cpu", evaluation=ev, protocol={"split": "s"}, timing=timing,
+                      config=config, environment={"host": "h"}, command=None)
+    assert rec["dataset"] == {"name": "toy", "key": "toy", "source": "mem", "format": "test",
+                              "content_hash": "h", "n_users": 2, "n_items": ds.n_items,
+                              "n_interactions": 3}
+    assert rec["task"] == TOPN.describe() and rec["protocol"] == {"split": "s"}
+    # no predict_info block when the method recorded none, no backend for non-LLM methods
+    assert rec["method"] == {"name": "pop", "params": {"k": 1}, "fit_info": {"epochs": 0}}
+    assert "backend" not in rec and rec["candidates_file"] is None
+    assert rec["metrics"] == metrics and rec["metrics"]["hr@1"] == 0.25
+    assert rec["users_evaluated"] == 4
+    assert rec["timing"]["predict_users_per_second"] == 2.0
+    assert rec["timing"]["peak_memory_mb"] == 5.0
+    assert rec["config"] == config and rec["config_hash"] == stable_hash(config)
+    Fitted.predict_info = {"cut": 1}
+    again = make_record(dataset=ds, key="toy", task=TOPN, method=Fitted(), seed=0,
+                        profile="cpu", evaluation=ev, protocol={}, timing=timing, config=config,
+                        environment={}, command="python -m benchmark run", backend={"b": 1})
+    assert again["method"]["predict_info"] == {"cut": 1} and again["backend"] == {"b": 1}
+    path = write_result(tmp_path, rec, ev.per_user)  # what the runner writes loads back
+    assert load_result(path).record["users_evaluated"] == 4

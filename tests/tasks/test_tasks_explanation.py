@@ -3,8 +3,12 @@ import pandas as pd
 import pytest
 
 from benchmark.data.schema import build_dataset
-from benchmark.errors import DataError
+from benchmark.errors import DataError, ResultsError
+from benchmark.metrics.text import text_metrics
+from tasks.base import EvalContext
 from tasks.explanation import (
+    EXPLANATION,
+    EXPLANATION_SPLIT_RULE,
     build_examples,
     first_sentence,
     normalise_text,
@@ -12,7 +16,7 @@ from tasks.explanation import (
     split_checks,
     split_examples,
 )
-from tasks.split import leave_one_out
+from tasks.split import CHRONOLOGY_RULE, leave_one_out
 
 
 def test_first_sentence_rule():
@@ -195,3 +199,52 @@ def test_covering_users_too_leaves_no_cold_user_and_fewer_test_examples():
     assert split_checks(ex, both)["users_without_training"] == {"valid": 0, "test": 0}
     assert split_checks(ex, items_only)["users_without_training"]["test"] > 0
     assert (both == "test").sum() < (items_only == "test").sum()
+
+
+class Oracle:
+    """Writes the reference itself (or, ``short``, one explanation too few)."""
+
+    name = "oracle"
+
+    def __init__(self, data, short=False):
+        self.texts = dict(zip(zip(data.examples["user"], data.examples["item"]),
+                              data.examples["explanation"]))
+        self.short = short
+
+    def generate_explanations(self, users, items, features):
+        out = [self.texts[(u, i)] for u, i in zip(users.tolist(), items.tolist())]
+        return out[:-1] if self.short else out
+
+
+def explanation_context(tmp_path, seed=0):
+    ds = duplicated_reviews(n_users=60)
+    split = leave_one_out(ds)
+    return EvalContext(dataset=ds, split=split, seed=seed, task_dir=tmp_path / "explanation",
+                       results_dir=tmp_path, explanation=prepare(ds, split, seed))
+
+
+def test_evaluate_scores_the_test_examples_and_logs_the_texts(tmp_path):
+    ctx = explanation_context(tmp_path)
+    ev = EXPLANATION.evaluate(Oracle(ctx.explanation), ctx)
+    test = ctx.explanation.part("test")
+    assert ev.n == len(test) > 0
+    assert np.array_equal(ev.per_user["users"], test.index.to_numpy())
+    assert ev.per_user["hypothesis"].tolist() == ev.per_user["reference"].tolist()
+    corpus, _ = text_metrics(ev.per_user["hypothesis"].tolist(),
+                             ev.per_user["reference"].tolist())
+    assert ev.metrics == {m: float(corpus[m]) for m in EXPLANATION.metrics}
+    assert ev.metrics["rouge-1"] == pytest.approx(100.0)
+    assert ev.fields == {}
+    proto = EXPLANATION.protocol(ctx, ev)
+    assert proto["split"] == EXPLANATION_SPLIT_RULE and proto["chronology"] == CHRONOLOGY_RULE
+    assert proto["examples"]["test"] == ev.n and proto["tie_rule"] is None
+    assert proto["verbatim_overlap"] == {"valid": 0.0, "test": 0.0}
+
+
+def test_evaluate_refuses_a_wrong_number_of_texts_and_missing_reviews(tmp_path):
+    ctx = explanation_context(tmp_path)
+    with pytest.raises(ResultsError, match="returned"):
+        EXPLANATION.evaluate(Oracle(ctx.explanation, short=True), ctx)
+    ctx.explanation = None
+    with pytest.raises(ResultsError, match="no review examples"):
+        EXPLANATION.evaluate(Oracle(explanation_context(tmp_path).explanation), ctx)

@@ -8,8 +8,8 @@ from benchmark.config import RunConfig
 from benchmark.errors import ConfigError, ResultsError
 from benchmark.results import load_result
 from benchmark.runner import run
-from tasks.base import RankingTask, parse_variant
-from tasks.ranking import RERANK, TOPN, build_requests
+from tasks.base import parse_variant
+from tasks.ranking import RERANK, TOPN, RankingTask, build_requests
 from tasks.sampling import load_or_sample_users, sample_users
 from tasks.split import leave_one_out
 
