@@ -56,7 +56,11 @@ def _fit(x: float | None) -> str:
 
 
 def _ups(x: float | None) -> str:
-    return "–" if x is None else f"{x:,.0f}"
+    """Users per second: whole numbers, but two significant digits below 10, so that an LLM's
+    0.4 users/s does not print as 0."""
+    if x is None:
+        return "–"
+    return f"{x:.2g}" if x < 10 else f"{x:,.0f}"
 
 
 def _mem(x: float | None) -> str:

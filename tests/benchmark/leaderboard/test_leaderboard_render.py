@@ -300,3 +300,10 @@ def test_quirks_come_from_any_result_that_recorded_them(make_result, load):
     make_result("zzz_new", 0, edit=lambda r: r["protocol"].update(data_quirks=quirks))
     md = to_markdown(build_leaderboards(load())[0])
     assert "44.0% of users' test and 10.0% of their validation" in md
+
+
+def test_slow_predictions_keep_two_significant_digits():
+    from benchmark.leaderboard.render import _ups
+
+    assert [_ups(x) for x in (None, 0.3976, 2.71, 13.4, 16840.2)] == [
+        "–", "0.4", "2.7", "13", "16,840"]
