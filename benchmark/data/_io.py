@@ -1,4 +1,8 @@
-"""Shared parsing helpers: read delimited text and turn bad values into located DataErrors.
+"""Shared loading flow and parsing helpers: hash, cache, and read delimited text, turning bad
+values into located DataErrors.
+
+A format module is ``detect``, ``find_sources``, ``parse`` and a ``load`` that hands its source
+files and parser to :func:`load_sources`, which does the rest the same way for every format.
 
 Every table is read as Python strings with blank lines kept while parsing, so frame index ``i``
 is file line ``i + 1`` (``i + 2`` with a header line): messages can point at the line to fix.
@@ -9,12 +13,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from benchmark.data.cache import load_or_parse
+from benchmark.data.hashing import content_hash
+from benchmark.data.schema import Dataset
 from benchmark.errors import DataError
 
 _INT = re.compile(r"\s*[+-]?\d+\s*")
@@ -22,6 +29,30 @@ _LINE = re.compile(r"line (\d+)")
 _FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 #: how pandas renames a repeated header name: ``x``, ``x.1``, ``x.2``
 _MANGLED = re.compile(r"\.\d+$")
+
+
+def load_sources(
+    sources: Mapping[str, Path | bytes | None],
+    parse: Callable[[], Dataset],
+    *,
+    format: str,
+    name: str,
+    source: str,
+    cache_dir: Path | None,
+    use_cache: bool,
+    options: Mapping[str, object] | None = None,
+) -> Dataset:
+    """The loading flow every format shares, so a format only says what differs: its sources'
+    content hash keys the cache; on a miss ``parse()`` runs and its dataset is cached.
+
+    ``sources`` maps each file's role to its path or bytes (None: an optional file that is
+    absent, left out of the hash); ``options`` that change the parse enter the hash too.
+    """
+    present = [(role, src) for role, src in sources.items() if src is not None]
+    digest = content_hash(present, format=format, options=options)
+    return load_or_parse(
+        digest, parse, name=name, source=source, cache_dir=cache_dir, use_cache=use_cache
+    )
 
 
 def read_table(

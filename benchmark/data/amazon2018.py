@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.data._io import default_name, require_dir
-from benchmark.data.cache import load_or_parse
-from benchmark.data.hashing import content_hash
+from benchmark.data._io import default_name, load_sources, require_dir
 from benchmark.data.schema import Dataset, build_dataset
 from benchmark.errors import ConfigError, DataError
 
@@ -78,14 +76,15 @@ def load(
     if kcore is not None and (isinstance(kcore, bool) or not isinstance(kcore, int) or kcore < 1):
         raise ConfigError(f"kcore must be a positive integer or None, got {kcore!r}")
     file = find_sources(path)
-    digest = content_hash([("reviews", file)], format=FORMAT, options={"kcore": kcore})
-    return load_or_parse(
-        digest,
+    return load_sources(
+        {"reviews": file},
         lambda: parse(file, kcore=kcore),
+        format=FORMAT,
         name=name or default_name(Path(path)),
         source=str(file.resolve()),
         cache_dir=cache_dir,
         use_cache=use_cache,
+        options={"kcore": kcore},
     )
 
 

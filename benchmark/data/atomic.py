@@ -15,6 +15,7 @@ import pandas as pd
 
 from benchmark.data._io import (
     default_name,
+    load_sources,
     read_table,
     require_columns,
     require_dir,
@@ -22,8 +23,6 @@ from benchmark.data._io import (
     to_ids,
     to_numbers,
 )
-from benchmark.data.cache import load_or_parse
-from benchmark.data.hashing import content_hash
 from benchmark.data.schema import Dataset, build_dataset
 from benchmark.errors import DataError
 
@@ -74,13 +73,10 @@ def load(
 ) -> Dataset:
     """Load RecBole atomic files from a directory or a ``.inter`` path (cached)."""
     inter, item = find_sources(path)
-    sources: list[tuple[str, Path | bytes]] = [(".inter", inter)]
-    if item is not None:
-        sources.append((".item", item))
-    digest = content_hash(sources, format=FORMAT)
-    return load_or_parse(
-        digest,
+    return load_sources(
+        {".inter": inter, ".item": item},
         lambda: parse(inter, item, inter_label=inter, item_label=item),
+        format=FORMAT,
         name=name or default_name(Path(path)),
         source=str(Path(inter).resolve()),
         cache_dir=cache_dir,

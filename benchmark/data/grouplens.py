@@ -16,14 +16,13 @@ import pandas as pd
 from benchmark.data._io import (
     as_dir,
     default_name,
+    load_sources,
     read_table,
     require_dir,
     require_file,
     require_rows,
     to_ints,
 )
-from benchmark.data.cache import load_or_parse
-from benchmark.data.hashing import content_hash
 from benchmark.data.schema import Dataset, build_dataset
 from benchmark.errors import DataError
 
@@ -73,13 +72,10 @@ def load(
 ) -> Dataset:
     """Load GroupLens ``u.data``/``u.item`` from a directory (cached)."""
     data, item = find_sources(path)
-    sources: list[tuple[str, Path | bytes]] = [("u.data", data)]
-    if item is not None:
-        sources.append(("u.item", item))
-    digest = content_hash(sources, format=FORMAT)
-    return load_or_parse(
-        digest,
+    return load_sources(
+        {"u.data": data, "u.item": item},
         lambda: parse(data, item),
+        format=FORMAT,
         name=name or default_name(data.parent),
         source=str(data.parent.resolve()),
         cache_dir=cache_dir,

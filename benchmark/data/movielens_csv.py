@@ -15,6 +15,7 @@ import pandas as pd
 from benchmark.data._io import (
     as_dir,
     default_name,
+    load_sources,
     read_table,
     require_columns,
     require_dir,
@@ -23,8 +24,6 @@ from benchmark.data._io import (
     to_ids,
     to_numbers,
 )
-from benchmark.data.cache import load_or_parse
-from benchmark.data.hashing import content_hash
 from benchmark.data.schema import Dataset, build_dataset
 
 FORMAT = "movielens-csv"
@@ -51,13 +50,10 @@ def load(
 ) -> Dataset:
     """Load a MovieLens CSV directory (cached)."""
     ratings, movies = find_sources(path)
-    sources: list[tuple[str, Path | bytes]] = [("ratings.csv", ratings)]
-    if movies is not None:
-        sources.append(("movies.csv", movies))
-    digest = content_hash(sources, format=FORMAT)
-    return load_or_parse(
-        digest,
+    return load_sources(
+        {"ratings.csv": ratings, "movies.csv": movies},
         lambda: parse(ratings, movies),
+        format=FORMAT,
         name=name or default_name(ratings.parent),
         source=str(ratings.parent.resolve()),
         cache_dir=cache_dir,

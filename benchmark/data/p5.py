@@ -18,9 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.data._io import as_dir, default_name, require_dir, require_file
-from benchmark.data.cache import load_or_parse
-from benchmark.data.hashing import content_hash
+from benchmark.data._io import (
+    as_dir,
+    default_name,
+    load_sources,
+    require_dir,
+    require_file,
+)
 from benchmark.data.schema import TITLES_IDGENREC, Dataset, build_dataset
 from benchmark.errors import DataError
 
@@ -57,13 +61,10 @@ def load(
 ) -> Dataset:
     """Load a P5 sequential directory (cached)."""
     seq, maps, titles = find_sources(path)
-    sources: list[tuple[str, Path | bytes]] = [("sequential", seq), ("datamaps", maps)]
-    if titles is not None:
-        sources.append(("titles", titles))
-    digest = content_hash(sources, format=FORMAT)
-    dataset = load_or_parse(
-        digest,
+    dataset = load_sources(
+        {"sequential": seq, "datamaps": maps, "titles": titles},
         lambda: parse(seq, maps, titles),
+        format=FORMAT,
         name=name or default_name(seq.parent),
         source=str(seq.parent.resolve()),
         cache_dir=cache_dir,

