@@ -33,63 +33,23 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         description="Run a (dataset x task x method x seed) matrix. Every flag can also be set "
         "in a YAML file given with --config; flags on the command line win.",
     )
-    p.add_argument("--methods", help="comma-separated method names (default pop,random,sasrec)")
-    p.add_argument("--datasets", help="comma-separated registry names or paths (default ml-100k)")
-    p.add_argument("--tasks", help="comma-separated task names (default sequential,topn)")
-    p.add_argument("--seeds", help="comma-separated integer seeds (default 0,1,2)")
-    p.add_argument("--profile", help="cpu (default) or paper")
-    p.add_argument("--backbone", help="local t5-small directory for --profile paper")
-    p.add_argument("--results-dir", dest="results_dir", help="where results go (default results)")
-    p.add_argument("--id-indexing", dest="id_indexing", help="original (default) or random")
-    p.add_argument("--data-format", dest="data_format", help="override format detection")
-    p.add_argument("--device", help="auto (default), cpu or cuda[:N]")
-    p.add_argument("--backend", help="LLM backend of the LLM methods: auto (default), hf or vllm")
-    p.add_argument(
-        "--llm", help="local transformers directory of the LLM methods' model (default: the "
-        "embedded SmolLM2-135M-Instruct); never downloaded",
-    )
-    p.add_argument(
-        "--tensor-parallel-size", dest="tensor_parallel_size", type=int, metavar="N",
-        help="GPUs of the LLM methods' vLLM engine (vLLM tensor parallelism; default 1); each "
-        "such run asks the executor for that many GPUs",
-    )
-    p.add_argument("--batch-size", dest="batch_size", type=int, help="users per scoring batch")
-    p.add_argument(
-        "--executor", metavar="local|ray",
-        help="local (default: one run after another here) or ray (one Ray task per run, on "
-        "this machine or the cluster at --address)",
-    )
-    p.add_argument(
-        "--address", metavar="HOST:PORT",
-        help="Ray head HOST:PORT (or auto, or ray://HOST:PORT) for --executor ray; default: "
-        "start Ray on this machine",
-    )
-    p.add_argument("--force", action="store_true", default=None, help="rerun finished entries")
-    p.add_argument(
-        "--no-mask-history", dest="no_mask_history", action="store_true",
-        help="sequential: keep the user's history items in the ranking (results go to the "
-        "task 'sequential+mask_history=false')",
-    )
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    from benchmark.config import run_flags
+
+    for flag in run_flags():  # one per RunConfig field: names, help and types live there
+        kw = dict(flag.argparse_kw, **({"metavar": flag.metavar} if flag.metavar else {}))
+        p.add_argument(flag.flag, dest=flag.dest, help=flag.help, **kw)
     p.add_argument("--config", type=Path, help="YAML file with any of the options above")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import copy
     import shlex
 
-    from benchmark.config import load_config
+    from benchmark.config import load_config, run_flags
     from benchmark.runner import Runner
 
-    overrides = {
-        k: getattr(args, k)
-        for k in (
-            "methods", "datasets", "tasks", "seeds", "profile", "backbone", "results_dir",
-            "id_indexing", "data_format", "device", "batch_size", "force", "progress",
-            "backend", "llm", "tensor_parallel_size", "executor", "address",
-        )
-    }
-    if args.no_mask_history:
-        overrides["task_options"] = {"sequential": {"mask_history": False}}
+    # deep copies: a flag's constant (--no-mask-history) is shared by every parse
+    overrides = {f.dest: copy.deepcopy(getattr(args, f.dest)) for f in run_flags()}
     # recorded in every result, as typed (main() keeps argv; sys.argv when called otherwise)
     argv = getattr(args, "argv", None)
     overrides["command"] = "python -m benchmark " + shlex.join(

@@ -19,8 +19,12 @@ T = TypeVar("T")
 class LazyRegistry(Generic[T]):
     """Maps names to objects, given either directly or as ``"package.module:Name"`` strings."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, name_attr: str | None = None) -> None:
+        """``name_attr``: an attribute each registered object also carries its name in (a
+        method's ``name``); :meth:`get` checks it equals the key on first use, so the two
+        spellings cannot drift apart while the key stays readable without importing."""
         self.kind = kind
+        self.name_attr = name_attr
         self._targets: dict[str, str | T] = {}
         self._loaded: dict[str, T] = {}
 
@@ -51,8 +55,22 @@ class LazyRegistry(Generic[T]):
             obj = getattr(importlib.import_module(module_name), attr)
         else:
             obj = target
+        self._check_name(name, obj, target)
         self._loaded[name] = obj
         return obj
+
+    def _check_name(self, name: str, obj: Any, target: Any) -> None:
+        """Refuse an object whose own name differs from its key: results, cards and the
+        registry would otherwise call one method by two names (a bug, not bad input)."""
+        if self.name_attr is None:
+            return
+        own = getattr(obj, self.name_attr, None)
+        if own != name:
+            where = target if isinstance(target, str) else repr(obj)
+            raise ValueError(
+                f"{self.kind} {name!r} is registered as {where}, whose {self.name_attr} is "
+                f"{own!r}; set {self.name_attr} = {name!r} there or register it as {own!r}"
+            )
 
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, list(self._targets), n=3, cutoff=0.5)

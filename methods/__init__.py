@@ -1,9 +1,13 @@
-"""The method registry: names map to ``"module:Class"`` strings, imported on first use."""
+"""The method registry: names map to ``"module:Class"`` strings, imported on first use.
+
+The key here is read without importing the method's module; each class repeats it as its
+``name`` (used when the class is built directly), and ``METHODS.get`` refuses a mismatch.
+"""
 
 from benchmark.registry import LazyRegistry
 from methods.base import FitContext, Method
 
-METHODS: LazyRegistry[type[Method]] = LazyRegistry("method")
+METHODS: LazyRegistry[type[Method]] = LazyRegistry("method", name_attr="name")
 METHODS.add("pop", "methods.pop:Popularity")
 METHODS.add("random", "methods.random_baseline:RandomScores")
 METHODS.add("idplus1", "methods.idplus1:IdPlusOne")

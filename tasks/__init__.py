@@ -9,7 +9,7 @@ from benchmark.registry import LazyRegistry
 from tasks.base import EvalContext, EvalRequests, Evaluation, Task
 from tasks.ranking import RankingTask
 
-TASKS: LazyRegistry = LazyRegistry("task")
+TASKS: LazyRegistry = LazyRegistry("task", name_attr="name")
 TASKS.add("sequential", "tasks.ranking:SEQUENTIAL")
 TASKS.add("topn", "tasks.ranking:TOPN")
 TASKS.add("rerank", "tasks.ranking:RERANK")

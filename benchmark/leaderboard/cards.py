@@ -19,6 +19,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from benchmark.config import field_default, flag_of
 from benchmark.leaderboard.build import Leaderboard, Row
 from benchmark.results import Result
 
@@ -101,19 +102,23 @@ def _reconstructed(runs: Sequence[Result], method: str) -> tuple[str, str | None
     dataset_arg, is_path = _dataset_argument(config, rec.get("dataset") or {})
     args = [
         "python", "-m", "benchmark", "run",
-        "--methods", method,
-        "--datasets", dataset_arg,
-        "--tasks", str(rec["task"]["name"]),
-        "--seeds", ",".join(str(int(r.record["seed"])) for r in runs),
-        "--profile", str(config.get("profile") or rec.get("profile") or "cpu"),
+        flag_of("methods"), method,
+        flag_of("datasets"), dataset_arg,
+        flag_of("tasks"), str(rec["task"]["name"]),
+        flag_of("seeds"), ",".join(str(int(r.record["seed"])) for r in runs),
+        # a record without a profile ran under the cpu profile, whatever the default is now
+        flag_of("profile"), str(config.get("profile") or rec.get("profile") or "cpu"),
     ]
-    if config.get("id_indexing", "original") != "original":
-        args += ["--id-indexing", str(config["id_indexing"])]
+    # a record without id_indexing ran with original ids; the flag is needed when that is
+    # not today's default
+    ids = config.get("id_indexing", "original")
+    if ids != field_default("id_indexing"):
+        args += [flag_of("id_indexing"), str(ids)]
     if is_path and (rec.get("dataset") or {}).get("format"):
-        args += ["--data-format", str(rec["dataset"]["format"])]
-    for key, flag in (("backbone", "--backbone"), ("backend", "--backend"), ("llm", "--llm")):
+        args += [flag_of("data_format"), str(rec["dataset"]["format"])]
+    for key in ("backbone", "backend", "llm"):
         if config.get(key) is not None:
-            args += [flag, str(config[key])]
+            args += [flag_of(key), str(config[key])]
     extra: dict[str, Any] = {}
     if config.get("method_params"):
         extra["method_params"] = {method: config["method_params"]}

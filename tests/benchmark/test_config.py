@@ -71,3 +71,54 @@ def test_bad_executor_config_names_the_field(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(path, {})
+
+
+def test_every_field_but_files_only_ones_has_a_run_flag():
+    """A new RunConfig field gets its flag from the field; the CLI lists none by hand."""
+    import dataclasses
+
+    from benchmark.cli import build_parser
+    from benchmark.config import RunConfig, run_flags
+
+    flags = {f.dest: f.flag for f in run_flags()}
+    no_flag = {"method_params", "data_options", "command"}
+    assert set(flags) == {f.name for f in dataclasses.fields(RunConfig)} - no_flag
+    assert flags["results_dir"] == "--results-dir" and flags["progress"] == "--no-progress"
+    assert flags["task_options"] == "--no-mask-history"
+    run_help = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    assert all(flag in run_help for flag in flags.values())
+    helps = {f.dest: f.help for f in run_flags()}
+    assert helps["methods"].endswith("(default pop,random,sasrec)")  # from the field's default
+
+
+def test_flags_parse_to_the_fields_types():
+    from benchmark.cli import build_parser
+
+    def run_args(*argv: str):
+        return build_parser().parse_args(["run", *argv])
+
+    args = run_args("--batch-size", "8", "--force", "--no-progress", "--no-mask-history")
+    assert (args.batch_size, args.force, args.progress) == (8, True, False)
+    assert args.task_options == {"sequential": {"mask_history": False}}
+    args.task_options["sequential"]["mask_history"] = True  # the CLI copies; this must not leak
+    fresh = run_args()
+    assert (fresh.force, fresh.progress, fresh.task_options, fresh.seeds) == (None,) * 4
+    with pytest.raises(SystemExit):
+        run_args("--tensor-parallel-size", "two")
+
+
+def test_coercion_follows_the_annotations(tmp_path):
+    cfg = load_config(None, {"seeds": "3, 4", "batch_size": "16", "results_dir": tmp_path})
+    assert cfg.seeds == [3, 4] and cfg.batch_size == 16 and cfg.results_dir == str(tmp_path)
+    with pytest.raises(ConfigError, match="command line: seeds: expected a list of int"):
+        load_config(None, {"seeds": "a"})
+    with pytest.raises(ConfigError, match=r"data_options: expected a mapping, e\.g\. \{kcore: 5\}"):
+        load_config(None, {"data_options": [1]})
+
+
+def test_flag_of_refuses_an_unknown_field():
+    from benchmark.config import flag_of
+
+    assert flag_of("id_indexing") == "--id-indexing"
+    with pytest.raises(KeyError):
+        flag_of("no_such_field")

@@ -42,3 +42,40 @@ def test_every_registered_method_and_task_imports():
         assert cls.name == name
     for name in TASKS:
         assert TASKS.get(name).name == name
+
+
+def test_name_attribute_must_equal_the_key():
+    reg = LazyRegistry("thing", name_attr="name")
+
+    class Right:
+        name = "right"
+
+    class Wrong:
+        name = "other"
+
+    reg.add("right", Right)
+    reg.add("wrong", Wrong)
+    assert reg.get("right") is Right
+    with pytest.raises(ValueError, match=r"'wrong' is registered as .*name is 'other'"):
+        reg.get("wrong")
+    assert "wrong" in reg  # still listed; only loading it fails
+
+
+def test_name_check_on_a_lazy_target_names_the_module():
+    reg = LazyRegistry("method", name_attr="name")
+    reg.add("pop2", "methods.pop:Popularity")
+    with pytest.raises(ValueError, match=r"methods\.pop:Popularity, whose name is 'pop'"):
+        reg.get("pop2")
+
+
+def test_importing_the_registries_imports_no_method_module():
+    """The name check runs on first use, so listing names stays free of method imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, methods, tasks; "
+        "loaded = [m for m in sys.modules if m.startswith('methods.') and m != 'methods.base']; "
+        "assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
