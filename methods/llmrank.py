@@ -38,22 +38,18 @@ leaderboard notes a result with any), the token budgets given and a few raw answ
 
 from __future__ import annotations
 
-import time
-from collections import Counter
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from benchmark.backends.llm import GenerateRequest, LLMBackend, LLMSpec, ScoreRequest
+from benchmark.backends.llm import LLMBackend
 from benchmark.errors import ConfigError
-from methods.base import FitContext, Method
-from methods.llm_budget import AUTO, END_SENTENCE, STOP, answer_budget, check_budget_param
-from methods.llm_parsing import complete_order, parse_ranking
+from methods.base import FitContext
+from methods.llm_budget import AUTO, END_SENTENCE, check_budget_param
+from methods.llm_reranker import NORMALISATIONS, LLMReranker, score_titles
 
 PROMPT_STYLES = ("index", "title")
-#: raw answers kept in ``predict_info`` for inspection
-N_EXAMPLES = 3
 
 _ANSWER_FORMAT = {
     "index": "Answer with the candidate numbers only, most likely first, separated by commas "
@@ -63,7 +59,7 @@ _ANSWER_FORMAT = {
 }
 
 
-class LLMRank(Method):
+class LLMRank(LLMReranker):
     """Zero-shot LLM ranking of candidate lists with one fixed prompt (see module docstring)."""
 
     name = "llmrank"
@@ -82,12 +78,6 @@ class LLMRank(Method):
                 "item_noun": "auto"},
         "paper": {},
     }  # fmt: skip
-    # a prompt cannot list the whole catalogue, so only candidate lists
-    task_kinds = frozenset({"candidates"})
-    #: the harness gives it the run's LLM (``--backend``/``--llm``) and records which answered
-    uses_llm: ClassVar[bool] = True
-    gpu_profiles = frozenset({"paper"})
-
     #: parameters that must be positive integers, and those with a fixed set of choices
     positive_params: ClassVar[tuple[str, ...]] = ("history_len",)
     choice_params: ClassVar[dict[str, tuple[str, ...]]] = {"prompt_style": PROMPT_STYLES}
@@ -111,40 +101,23 @@ class LLMRank(Method):
         if not isinstance(p["item_noun"], str) or not p["item_noun"].strip():
             raise ConfigError(
                 f"method_params.{self.name}.item_noun: a word such as 'movie', or 'auto'")
-        self.titles: np.ndarray = np.array([""], dtype=object)
-        self.noun = "item"
-        self.llm: LLMSpec | None = None
 
     # -- fitting: nothing to learn ---------------------------------------------------------
 
     def fit(self, ctx: FitContext) -> None:
         """Zero-shot: nothing is learned; look up every item's title and load the run's LLM
         (a no-op after the first fit of a run)."""
-        items = ctx.dataset.items
-        titles = np.empty(ctx.dataset.n_items + 1, dtype=object)
-        titles[:] = ""
-        has_title = items["title"].map(lambda t: isinstance(t, str) and bool(t.strip()))
-        ids = items["item"].to_numpy()
-        fallback = "item " + items["raw_id"].astype(str)
-        titles[ids] = np.where(has_title, items["title"].astype(str).str.strip(), fallback)
-        self.titles = titles
-        noun = self.params["item_noun"]
-        self.noun = _auto_noun(ctx.dataset.name, ctx.dataset.format) if noun == "auto" else noun
-        self.llm = ctx.llm if ctx.llm is not None else LLMSpec(device=str(ctx.device))
-        # load the model now (once per run), so predict time measures answering only
-        t0 = time.perf_counter()
-        self.llm.backend()
+        load_seconds = self.prepare(ctx)
+        titles = ctx.dataset.items["title"]
+        has_title = titles.map(lambda t: isinstance(t, str) and bool(t.strip()))
         self.fit_info = {
             "zero_shot": True,
-            "llm_load_seconds": time.perf_counter() - t0,
+            "llm_load_seconds": load_seconds,
             "items_with_title": int(has_title.sum()),
             "item_noun": self.noun,
         }
 
     # -- answering -------------------------------------------------------------------------
-
-    def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
-        raise NotImplementedError("llmrank ranks candidate lists only (task kind 'candidates')")
 
     def score_candidates(
         self, users: np.ndarray, histories: list[np.ndarray], candidates: np.ndarray
@@ -159,19 +132,12 @@ class LLMRank(Method):
             text, used_chat = self.build_prompt(backend, history, row)
             prompts.append(text)
             chat = chat and used_chat
-        requests = ranking_requests(backend, prompts, candidates, self.titles,
-                                    self.params["max_new_tokens"])
-        answers = backend.generate(requests)
-        scores = torch.empty(candidates.shape, dtype=torch.float32)
-        n = candidates.shape[1]
-        parsed = []
-        for i, (answer, row) in enumerate(zip(answers, candidates)):
-            result = parse_ranking(answer.text, [self.titles[c] for c in row])
-            order = complete_order(result.order, n)
-            scores[i, torch.as_tensor(order)] = -torch.arange(n, dtype=torch.float32)
-            parsed.append(result)
-        self._record(requests, answers, parsed, n, chat)
-        return scores
+        info = self.predict_info
+        if not info:
+            info.update(mode="generate", prompt_style=self.params["prompt_style"],
+                        chat_template=chat)
+        info["chat_template"] = info["chat_template"] and chat
+        return self.generate_rankings(backend, prompts, candidates, info)
 
     def history_lines(self, history: np.ndarray) -> list[str]:
         """The user's ``history_len`` most recent titles, oldest first, under a lead-in."""
@@ -204,77 +170,6 @@ class LLMRank(Method):
             return backend.chat(message), True
         except ValueError:
             return f"{message}\nAnswer:", False
-
-    def _record(self, requests: list[GenerateRequest], answers: list[Any], parsed: list[Any],
-                n: int, chat: bool) -> None:
-        """Add one batch's parse counts to ``predict_info`` (reset by the harness per task)."""
-        info = self.predict_info
-        if not info:
-            info.update(mode="generate", prompt_style=self.params["prompt_style"],
-                        chat_template=chat)
-        info["chat_template"] = info["chat_template"] and chat
-        add_answer_counts(info, requests, answers, parsed, n, self.params["max_new_tokens"])
-
-
-def ranking_requests(
-    backend: LLMBackend, prompts: list[str], candidates: np.ndarray, titles: np.ndarray,
-    max_new_tokens: int | str,
-) -> list[GenerateRequest]:
-    """Greedy requests for ranking answers that stop at the end marker, each with its token
-    budget: derived from that prompt's candidate list for ``"auto"``, else the fixed number."""
-    requests = []
-    for prompt, row in zip(prompts, candidates):
-        budget = (answer_budget(backend.encode, [str(titles[int(c)]) for c in row])
-                  if max_new_tokens == AUTO else int(max_new_tokens))  # fmt: skip
-        requests.append(GenerateRequest(prompt, max_new_tokens=budget, stop=STOP))
-    return requests
-
-
-def add_answer_counts(
-    info: dict[str, Any], requests: list[GenerateRequest], answers: list[Any],
-    parsed: list[Any], n: int, budget_param: int | str,
-) -> None:
-    """Add one batch of generated rankings (``n`` candidates each), their token budgets and
-    how they parsed to the running counts in ``info`` (shared by every method that parses LLM
-    rankings)."""
-    for key in ("answers", "invalid_answers", "duplicates", "out_of_range", "unread_lines",
-                "cut_by_max_new_tokens", "new_tokens", "budget_tokens", "max_budget"):
-        info.setdefault(key, 0)
-    info.setdefault("ranked_fraction_sum", 0.0)
-    info.setdefault("parse_rules", {})
-    info.setdefault("example_answers", [])
-    info["max_new_tokens"] = budget_param
-    rules = Counter(info["parse_rules"])
-    for request in requests:
-        info["budget_tokens"] += request.max_new_tokens
-        info["max_budget"] = max(info["max_budget"], request.max_new_tokens)
-    for answer, result in zip(answers, parsed):
-        info["answers"] += 1
-        info["invalid_answers"] += int(not result.valid)
-        info["ranked_fraction_sum"] += len(result.order) / n
-        info["duplicates"] += result.n_duplicates
-        info["out_of_range"] += result.n_out_of_range
-        info["unread_lines"] += result.n_unread
-        info["cut_by_max_new_tokens"] += int(answer.finish_reason == "length")
-        info["new_tokens"] += answer.n_tokens
-        rules.update(sorted(result.how) or ["none"])
-        if len(info["example_answers"]) < N_EXAMPLES:
-            info["example_answers"].append(answer.text)
-    info["parse_rules"] = dict(sorted(rules.items()))
-    total = max(info["answers"], 1)
-    info["invalid_output_rate"] = info["invalid_answers"] / total
-    info["mean_fraction_ranked"] = info["ranked_fraction_sum"] / total
-    info["mean_new_tokens"] = info["new_tokens"] / total
-    info["mean_budget"] = info["budget_tokens"] / total
-
-
-def _auto_noun(name: str, fmt: str) -> str:
-    """"movie" for MovieLens data, "item" for anything else."""
-    text = f"{name} {fmt}".lower()
-    return "movie" if any(k in text for k in ("ml-", "movielens", "grouplens")) else "item"
-
-
-NORMALISATIONS = ("mean", "sum")
 
 
 class LLMRankLL(LLMRank):
@@ -328,26 +223,3 @@ class LLMRankLL(LLMRank):
                               self.params["normalise"], info)
         return torch.as_tensor(values, dtype=torch.float32)
 
-
-def score_titles(
-    backend: LLMBackend, prompts: list[str], candidates: np.ndarray, titles: np.ndarray,
-    normalise: str, info: dict[str, Any] | None = None,
-) -> np.ndarray:
-    """``[len(prompts), n]``: each candidate title's log-likelihood as the continuation of its
-    row's prompt, per token (``normalise="mean"``) or summed (``"sum"``), in one
-    ``backend.score`` call (each prompt encoded once, its candidates continuing its cache).
-    With ``info``, adds the users and continuation-token counts to it."""
-    requests = [ScoreRequest(prompt, tuple(str(titles[int(c)]) for c in row))
-                for prompt, row in zip(prompts, candidates)]  # fmt: skip
-    results = backend.score(requests)
-    mean = normalise == "mean"
-    values = np.stack([r.mean_logprobs() if mean else r.logprobs for r in results])
-    if info is not None:
-        tokens = np.stack([r.n_tokens for r in results])
-        for key in ("users", "continuation_tokens", "continuations"):
-            info.setdefault(key, 0)
-        info["users"] += len(requests)
-        info["continuation_tokens"] += int(tokens.sum())
-        info["continuations"] += int(tokens.size)
-        info["mean_continuation_tokens"] = info["continuation_tokens"] / info["continuations"]
-    return values

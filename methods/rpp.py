@@ -106,19 +106,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from benchmark.backends.llm import LLMBackend, LLMSpec
-from benchmark.data.schema import Dataset
+from benchmark.backends.llm import LLMBackend
 from benchmark.errors import ConfigError
-from methods.base import FitContext, Method
+from methods.base import FitContext
 from methods.llm_budget import AUTO, END_SENTENCE, check_budget_param
-from methods.llm_parsing import ParsedRanking, complete_order, parse_ranking
-from methods.llmrank import (
-    NORMALISATIONS,
-    _auto_noun,
-    add_answer_counts,
-    ranking_requests,
-    score_titles,
-)
+from methods.llm_parsing import complete_order, parse_ranking
+from methods.llm_reranker import NORMALISATIONS, LLMReranker, ranking_requests, score_titles
 from methods.user_factors import train_user_factors
 from tasks.sampling import sample_candidates
 
@@ -205,7 +198,7 @@ class _Policies(nn.Module):
         return [actor(states) for actor in self.actors], self.critic(states)[:, 0]
 
 
-class RPP(Method):
+class RPP(LLMReranker):
     """Per-user prompts from four RL-chosen sentence patterns (see module docstring)."""
 
     name = "rpp"
@@ -228,11 +221,6 @@ class RPP(Method):
         },
         "paper": {"iterations": 15, "history_genres": False},
     }  # fmt: skip
-    # a prompt cannot list the whole catalogue, so only candidate lists
-    task_kinds = frozenset({"candidates"})
-    #: the harness gives it the run's LLM (``--backend``/``--llm``) and records which answered
-    uses_llm: ClassVar[bool] = True
-    gpu_profiles = frozenset({"paper"})
     #: the prompt patterns the policies choose, in action order
     patterns: ClassVar[tuple[str, ...]] = PATTERNS
 
@@ -273,10 +261,6 @@ class RPP(Method):
         n_options = {"role": len(ROLE_OPTIONS), "history": len(self.history_actions),
                      "reasoning": len(REASONING_OPTIONS), "output": len(OUTPUT_OPTIONS)}
         self.sizes = tuple(n_options[k] for k in self.patterns)
-        self.titles: np.ndarray = np.array([""], dtype=object)
-        self.genres: np.ndarray = np.array([""], dtype=object)
-        self.noun = "item"
-        self.llm: LLMSpec | None = None
         self.policies: _Policies | None = None
         self.user_states = torch.zeros(0, p["user_dim"])
         self._sampler = torch.Generator()
@@ -349,13 +333,9 @@ class RPP(Method):
         t_fit = time.perf_counter()
         p = self.params
         split = ctx.split
-        self.titles, self.genres = _item_texts(ctx.dataset)
-        noun = p["item_noun"]
-        self.noun = _auto_noun(ctx.dataset.name, ctx.dataset.format) if noun == "auto" else noun
-        self.llm = ctx.llm if ctx.llm is not None else LLMSpec(device=str(ctx.device))
-        t0 = time.perf_counter()
-        backend = self.llm.backend()  # load once per run, outside the timed LLM calls
-        load_seconds = time.perf_counter() - t0
+        load_seconds = self.prepare(ctx)  # the LLM loads once per run, outside the timed calls
+        assert self.llm is not None
+        backend = self.llm.backend()
 
         users = np.asarray(split.users, dtype=np.int64)
         vectors = train_user_factors(split.train, users, ctx.dataset.n_users, split.n_items,
@@ -502,9 +482,6 @@ class RPP(Method):
 
     # -- answering -------------------------------------------------------------------------
 
-    def score_all(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
-        raise NotImplementedError("rpp ranks candidate lists only (task kind 'candidates')")
-
     def choose(self, users: np.ndarray) -> torch.Tensor:
         """Actions ``[len(users), 4]``: each pattern's most probable option, or a seeded
         sample with ``predict_sample``."""
@@ -548,21 +525,8 @@ class RPP(Method):
         self, backend: LLMBackend, prompts: list[str], candidates: np.ndarray,
         info: dict[str, Any],
     ) -> torch.Tensor:
-        """Generate mode: scores ``-rank`` in the order parsed from each answer (no ties),
-        with llmrank's answer statistics added to ``info``."""
-        requests = ranking_requests(backend, prompts, candidates, self.titles,
-                                    self.params["max_new_tokens"])
-        answers = backend.generate(requests)
-        n = candidates.shape[1]
-        scores = torch.empty(candidates.shape, dtype=torch.float32)
-        parsed: list[ParsedRanking] = []
-        for i, (answer, row) in enumerate(zip(answers, candidates)):
-            result = parse_ranking(answer.text, [self.titles[int(c)] for c in row])
-            order = complete_order(result.order, n)
-            scores[i, torch.as_tensor(order)] = -torch.arange(n, dtype=torch.float32)
-            parsed.append(result)
-        add_answer_counts(info, requests, answers, parsed, n, self.params["max_new_tokens"])
-        return scores
+        """Generate mode: the parsed ranking, as llmrank reads it."""
+        return self.generate_rankings(backend, prompts, candidates, info)
 
 
 class RPPLL(RPP):
@@ -634,17 +598,3 @@ def _entropy(probs: torch.Tensor) -> float:
     """Entropy in nats of one distribution."""
     return float(-(probs * probs.clamp_min(1e-12).log()).sum())
 
-
-def _item_texts(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Per item id (row 0 padding) its title (else "item <raw id>", as llmrank) and genres
-    (categories, "" when absent)."""
-    items = dataset.items
-    ids = items["item"].to_numpy()
-    titles = np.full(dataset.n_items + 1, "", dtype=object)
-    has_title = items["title"].map(lambda t: isinstance(t, str) and bool(t.strip()))
-    fallback = "item " + items["raw_id"].astype(str)
-    titles[ids] = np.where(has_title, items["title"].astype(str).str.strip(), fallback)
-    genres = np.full(dataset.n_items + 1, "", dtype=object)
-    cats = items["categories"].map(lambda c: c.strip() if isinstance(c, str) else "")
-    genres[ids] = cats.to_numpy()
-    return titles, genres
