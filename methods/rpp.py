@@ -88,6 +88,13 @@ i.e. if the second core gave nothing); on a box as loaded as the one measured, a
 Measured since by ``perf/rpp_budget.py`` on an idle 2-core AMD EPYC box (2 torch threads):
 479 prompts (21 answered from the cache) in 30.4 min, 3.8 s each.
 
+All of the above was measured with the old fixed budget of 80 new tokens, which cut nearly
+every answer. The list-derived budget (``auto``: 326-419 tokens on ML-100K lists) lets
+SmolLM2 write 267 tokens per answer on average: ``llmrank``'s 200 users then took 84 min with
+one torch thread (``perf/results/rerank_generate_budget/``), so ``rpp`` in generate mode takes
+about 3.5 h per seed on 2 CPU cores; run it on a GPU. ``rpp-ll`` (score mode) takes 15-25 min
+per seed with one thread.
+
 The ``paper`` profile takes the paper's 15 iterations and its three history-length options
 (``history_genres`` off); REFERENCE.md gives no start length, user count or learning rates,
 so those stay as in ``cpu``.
