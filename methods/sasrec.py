@@ -265,34 +265,15 @@ class SASRec(Method):
             ) + F.binary_cross_entropy_with_logits(neg_logit, torch.zeros_like(neg_logit))
             return loss, len(target)
 
-        run = fit_windows(
-            "sasrec",
-            net,
-            optim,
-            batch_loss,
-            self.score_all,
-            split,
-            n_windows=len(inputs),
-            n_positions=n_positions,
-            batch_size=p["batch_size"],
-            eval_batch_size=p["eval_batch_size"],
-            max_epochs=p["max_epochs"],
-            patience=p["patience"],
-            rng=rng,
-            show_progress=ctx.show_progress,
-        )
-        stopper, epoch_seconds = run.stopper, run.epoch_seconds
+        run = fit_windows("sasrec", net, optim, batch_loss, self.score_all, split, params=p,
+                          n_windows=len(inputs), n_positions=n_positions, rng=rng,
+                          show_progress=ctx.show_progress)  # fmt: skip
         self.fit_info = {
-            "epochs": stopper.epochs,
-            "stopped_early": stopper.stopped_early,
-            "best_epoch": stopper.best_epoch,
-            "best_valid_ndcg@10": stopper.best,
-            "seconds_per_epoch": float(np.mean(epoch_seconds)) if epoch_seconds else 0.0,
-            "fit_seconds": float(sum(epoch_seconds)),
+            **run.summary(),
             "n_parameters": sum(t.numel() for t in net.parameters()),
             "train_windows": len(inputs),
             "train_positions": n_positions,
-            "train_positions_per_second": n_positions * stopper.epochs / run.train_seconds
+            "train_positions_per_second": n_positions * run.stopper.epochs / run.train_seconds
             if run.train_seconds
             else 0.0,
         }

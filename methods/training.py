@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +78,19 @@ class WindowTraining:
     #: all epochs, training only
     train_seconds: float
 
+    def summary(self) -> dict[str, Any]:
+        """The ``fit_info`` entries every window-trained method reports: the epochs run and
+        selected, and their time."""
+        seconds = self.epoch_seconds
+        return {
+            "epochs": self.stopper.epochs,
+            "stopped_early": self.stopper.stopped_early,
+            "best_epoch": self.stopper.best_epoch,
+            "best_valid_ndcg@10": self.stopper.best,
+            "seconds_per_epoch": float(np.mean(seconds)) if seconds else 0.0,
+            "fit_seconds": float(sum(seconds)),
+        }
+
 
 def fit_windows(
     name: str,
@@ -87,22 +100,21 @@ def fit_windows(
     score_all: ScoreAll,
     split: Split,
     *,
+    params: Mapping[str, Any],
     n_windows: int,
     n_positions: int,
-    batch_size: int,
-    eval_batch_size: int,
-    max_epochs: int,
-    patience: int | None,
     rng: np.random.Generator,
     show_progress: bool,
 ) -> WindowTraining:
     """Train ``net`` on ``n_windows`` training windows with early stopping on validation
     NDCG@10 (all users, ``score_all``), restore the best epoch and leave ``net`` in eval mode.
 
-    Each epoch draws a permutation from ``rng`` and takes one ``optim`` step per ``batch_size``
-    rows of it; ``batch_loss(rows)`` returns the batch's mean loss and the number of positions
-    it averages over (the weight of the batch in the epoch's reported loss).
+    ``params`` are the method's: ``batch_size``, ``eval_batch_size``, ``max_epochs`` and
+    ``patience``. Each epoch draws a permutation from ``rng`` and takes one ``optim`` step per
+    ``batch_size`` rows of it; ``batch_loss(rows)`` returns the batch's mean loss and the number
+    of positions it averages over (the weight of the batch in the epoch's reported loss).
     """
+    batch_size, eval_batch_size = params["batch_size"], params["eval_batch_size"]
     valid_hist = split.histories("valid")
     history: list[dict[str, float]] = []
     epoch_seconds: list[float] = []
@@ -137,8 +149,8 @@ def fit_windows(
         return ndcg
 
     stopper = train_epochs(
-        max_epochs,
-        patience,
+        params["max_epochs"],
+        params["patience"],
         run_epoch,
         lambda: copy.deepcopy(net.state_dict()),
         net.load_state_dict,

@@ -250,36 +250,18 @@ class UEM(Method):
             logits = net(x)[keep][:, 1:]  # items 1..n: padding is never an answer
             return F.cross_entropy(logits, y[keep] - 1), int(keep.sum())
 
-        run = fit_windows(
-            "uem",
-            net,
-            optim,
-            batch_loss,
-            self.score_all,
-            split,
-            n_windows=len(inputs),
-            n_positions=n_positions,
-            batch_size=p["batch_size"],
-            eval_batch_size=p["eval_batch_size"],
-            max_epochs=p["max_epochs"],
-            patience=p["patience"],
-            rng=rng,
-            show_progress=ctx.show_progress,
-        )
-        stopper, epoch_seconds = run.stopper, run.epoch_seconds
-        n_trainable = sum(t.numel() for t in trainable)
+        run = fit_windows("uem", net, optim, batch_loss, self.score_all, split, params=p,
+                          n_windows=len(inputs), n_positions=n_positions, rng=rng,
+                          show_progress=ctx.show_progress)  # fmt: skip
+        info = run.summary()
+        info["fit_seconds"] += encode_seconds
         self.fit_info = {
             "lm": "llama trained from scratch, item ids as tokens",
             "sentence_encoder": encoder_dir,
             "encode_seconds": encode_seconds,
-            "epochs": stopper.epochs,
-            "stopped_early": stopper.stopped_early,
-            "best_epoch": stopper.best_epoch,
-            "best_valid_ndcg@10": stopper.best,
+            **info,
             "history": run.history,
-            "seconds_per_epoch": float(np.mean(epoch_seconds)) if epoch_seconds else 0.0,
-            "fit_seconds": encode_seconds + float(sum(epoch_seconds)),
-            "n_parameters": n_trainable,
+            "n_parameters": sum(t.numel() for t in trainable),
             "train_positions": n_positions,
         }
         if p["generate"]:

@@ -2,7 +2,8 @@
 values into located DataErrors.
 
 A format module is ``detect``, ``find_sources``, ``parse`` and a ``load`` that hands its source
-files and parser to :func:`load_sources`, which does the rest the same way for every format.
+files and parser to :func:`load_sources` (:func:`load_directory` for a format whose files sit in
+one directory), which does the rest the same way for every format.
 
 Every table is read as Python strings with blank lines kept while parsing, so frame index ``i``
 is file line ``i + 1`` (``i + 2`` with a header line): messages can point at the line to fix.
@@ -53,6 +54,43 @@ def load_sources(
     return load_or_parse(
         digest, parse, name=name, source=source, cache_dir=cache_dir, use_cache=use_cache
     )
+
+
+def load_directory(
+    sources: Mapping[str, Path | None],
+    parse: Callable[..., Dataset],
+    format: str,
+    name: str | None,
+    cache_dir: Path | None,
+    use_cache: bool,
+) -> Dataset:
+    """:func:`load_sources` for a format whose files sit in one directory: ``parse`` takes the
+    ``sources``' paths in order; the first (a required file) gives the directory, the dataset's
+    source and, unless ``name`` is given, its name."""
+    files = list(sources.values())
+    directory = files[0].parent
+    return load_sources(
+        sources,
+        lambda: parse(*files),
+        format=format,
+        name=name or default_name(directory),
+        source=str(directory.resolve()),
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+    )
+
+
+def directory_sources(
+    path: Path, required: str, optional: str, *, fmt: str
+) -> dict[str, Path | None]:
+    """A directory's ``required`` and ``optional`` files by name (None: the optional one is
+    absent); a path to either file stands for its directory."""
+    directory = require_dir(as_dir(Path(path), (required, optional)), fmt)
+    extra = directory / optional
+    return {
+        required: require_file(directory, required, fmt=fmt),
+        optional: extra if extra.is_file() else None,
+    }
 
 
 def read_table(

@@ -105,9 +105,6 @@ def parse(
     )
     item_info = None if item is None else parse_items(item, label=item_label)
     return build_dataset(
-        name="",
-        source="",
-        content_hash="",
         format=FORMAT,
         users=users,
         items=items,

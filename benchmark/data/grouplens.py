@@ -15,11 +15,9 @@ import pandas as pd
 
 from benchmark.data._io import (
     as_dir,
-    default_name,
-    load_sources,
+    directory_sources,
+    load_directory,
     read_table,
-    require_dir,
-    require_file,
     require_rows,
     to_ints,
 )
@@ -59,28 +57,16 @@ def detect(path: Path) -> bool:
     return (Path(as_dir(path, ("u.data",))) / "u.data").is_file()
 
 
-def find_sources(path: Path) -> tuple[Path, Path | None]:
+def find_sources(path: Path) -> dict[str, Path | None]:
     """``u.data`` (required) and ``u.item`` (optional) of a directory."""
-    directory = require_dir(as_dir(Path(path), ("u.data", "u.item")), FORMAT)
-    data = require_file(directory, "u.data", fmt=FORMAT)
-    item = directory / "u.item"
-    return data, item if item.is_file() else None
+    return directory_sources(path, "u.data", "u.item", fmt=FORMAT)
 
 
 def load(
     path: Path, *, name: str | None = None, cache_dir: Path | None = None, use_cache: bool = True
 ) -> Dataset:
     """Load GroupLens ``u.data``/``u.item`` from a directory (cached)."""
-    data, item = find_sources(path)
-    return load_sources(
-        {"u.data": data, "u.item": item},
-        lambda: parse(data, item),
-        format=FORMAT,
-        name=name or default_name(data.parent),
-        source=str(data.parent.resolve()),
-        cache_dir=cache_dir,
-        use_cache=use_cache,
-    )
+    return load_directory(find_sources(path), parse, FORMAT, name, cache_dir, use_cache)
 
 
 def parse(data: Path, item: Path | None) -> Dataset:
@@ -97,9 +83,6 @@ def parse(data: Path, item: Path | None) -> Dataset:
     items = to_ints(frame["item"], label=data, field="item", line_offset=1)
     stamps = to_ints(frame["timestamp"], label=data, field="timestamp", line_offset=1)
     return build_dataset(
-        name="",
-        source="",
-        content_hash="",
         format=FORMAT,
         users=pd.Series(users),
         items=pd.Series(items),

@@ -14,12 +14,10 @@ import pandas as pd
 
 from benchmark.data._io import (
     as_dir,
-    default_name,
-    load_sources,
+    directory_sources,
+    load_directory,
     read_table,
     require_columns,
-    require_dir,
-    require_file,
     require_rows,
     to_ids,
     to_numbers,
@@ -37,28 +35,16 @@ def detect(path: Path) -> bool:
     return (as_dir(Path(path), ("ratings.csv",)) / "ratings.csv").is_file()
 
 
-def find_sources(path: Path) -> tuple[Path, Path | None]:
+def find_sources(path: Path) -> dict[str, Path | None]:
     """``ratings.csv`` (required) and ``movies.csv`` (optional) of a directory."""
-    directory = require_dir(as_dir(Path(path), ("ratings.csv", "movies.csv")), FORMAT)
-    ratings = require_file(directory, "ratings.csv", fmt=FORMAT)
-    movies = directory / "movies.csv"
-    return ratings, movies if movies.is_file() else None
+    return directory_sources(path, "ratings.csv", "movies.csv", fmt=FORMAT)
 
 
 def load(
     path: Path, *, name: str | None = None, cache_dir: Path | None = None, use_cache: bool = True
 ) -> Dataset:
     """Load a MovieLens CSV directory (cached)."""
-    ratings, movies = find_sources(path)
-    return load_sources(
-        {"ratings.csv": ratings, "movies.csv": movies},
-        lambda: parse(ratings, movies),
-        format=FORMAT,
-        name=name or default_name(ratings.parent),
-        source=str(ratings.parent.resolve()),
-        cache_dir=cache_dir,
-        use_cache=use_cache,
-    )
+    return load_directory(find_sources(path), parse, FORMAT, name, cache_dir, use_cache)
 
 
 def parse(ratings: Path, movies: Path | None) -> Dataset:
@@ -73,9 +59,6 @@ def parse(ratings: Path, movies: Path | None) -> Dataset:
     items = to_ids(frame["item_id"], label=ratings, field="item_id", line_offset=2)
     stamps = to_numbers(frame["timestamp"], label=ratings, field="timestamp", line_offset=2)
     return build_dataset(
-        name="",
-        source="",
-        content_hash="",
         format=FORMAT,
         users=users,
         items=items,

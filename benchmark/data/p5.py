@@ -20,8 +20,7 @@ import pandas as pd
 
 from benchmark.data._io import (
     as_dir,
-    default_name,
-    load_sources,
+    load_directory,
     require_dir,
     require_file,
 )
@@ -47,29 +46,22 @@ def detect(path: Path) -> bool:
     return directory.is_dir() and any((directory / s).is_file() for s in SEQUENTIAL)
 
 
-def find_sources(path: Path) -> tuple[Path, Path, Path | None]:
+def find_sources(path: Path) -> dict[str, Path | None]:
     """The sequence file, ``datamaps.json`` and the first titles file present, if any."""
     directory = require_dir(as_dir(Path(path), (*SEQUENTIAL, DATAMAPS)), FORMAT)
     seq = require_file(directory, *SEQUENTIAL, fmt=FORMAT)
     maps = require_file(directory, DATAMAPS, fmt=FORMAT)
     titles = next((directory / t for t in TITLES if (directory / t).is_file()), None)
-    return seq, maps, titles
+    return {"sequential": seq, "datamaps": maps, "titles": titles}
 
 
 def load(
     path: Path, *, name: str | None = None, cache_dir: Path | None = None, use_cache: bool = True
 ) -> Dataset:
     """Load a P5 sequential directory (cached)."""
-    seq, maps, titles = find_sources(path)
-    dataset = load_sources(
-        {"sequential": seq, "datamaps": maps, "titles": titles},
-        lambda: parse(seq, maps, titles),
-        format=FORMAT,
-        name=name or default_name(seq.parent),
-        source=str(seq.parent.resolve()),
-        cache_dir=cache_dir,
-        use_cache=use_cache,
-    )
+    sources = find_sources(path)
+    dataset = load_directory(sources, parse, FORMAT, name, cache_dir, use_cache)
+    seq, titles = sources["sequential"], sources["titles"]
     # set on every load, so entries cached before this was recorded say it too
     if titles is not None and titles.relative_to(seq.parent).as_posix() == IDGENREC_TITLES:
         dataset.meta["titles"] = TITLES_IDGENREC
@@ -124,9 +116,6 @@ def parse(seq: Path, maps: Path, titles: Path | None) -> Dataset:
     if titles is not None:
         info["title"] = info["raw_id"].map(read_titles(titles, id2item)).astype(object)
     return build_dataset(
-        name="",
-        source="",
-        content_hash="",
         format=FORMAT,
         users=pd.Series(users),
         items=pd.Series(items),

@@ -98,9 +98,6 @@ class Dataset:
 
 def build_dataset(
     *,
-    name: str,
-    source: str,
-    content_hash: str,
     format: str,
     users: pd.Series,
     items: pd.Series,
@@ -108,6 +105,9 @@ def build_dataset(
     item_info: pd.DataFrame | None = None,
     reviews: pd.DataFrame | None = None,
     rows: pd.Series | None = None,
+    name: str = "",
+    source: str = "",
+    content_hash: str = "",
 ) -> Dataset:
     """Normalize raw (user, item, timestamp) columns given in source-file order.
 
@@ -117,6 +117,8 @@ def build_dataset(
     vocabulary). ``reviews`` optionally has raw ``user``/``item`` ids plus ``rating``, ``text``,
     ``summary``, ``timestamp``. ``rows`` optionally gives each interaction's position in the
     source file when the loader dropped some rows (default: ``0..n-1``); it must increase.
+    A format's ``parse`` leaves ``name``, ``source`` and ``content_hash`` empty: its loader
+    sets them (:func:`benchmark.data._io.load_sources`).
     """
     if not pd.api.types.is_numeric_dtype(timestamps):
         # a string column would sort lexically and silently scramble the chronology

@@ -500,6 +500,17 @@ def _summarise(runs: dict[int, Result], metrics: list[str]) -> _Summary:
 # --- stage 2: test ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Family:
+    """What stage 2 tests: every metric column with one paired ``test`` (and its ``options``);
+    ``key`` (dataset, task) names the board when a test cannot run."""
+
+    metrics: list[str]
+    test: str
+    options: dict[str, Any]
+    key: tuple[str, str]
+
+
 def _compare_pairs(
     agg: _Aggregate,
     metrics: list[str],
@@ -516,6 +527,7 @@ def _compare_pairs(
     method's evaluated users differ between seeds, paired within each seed and pooled.
     """
     generation = test == CORPUS_TEST
+    family = _Family(metrics, test, test_options, key)
     by_method = agg.runs
     text_cache: dict[Path, tuple[np.ndarray, dict[str, Any]]] = {}
     averager = _Averager(by_method)
@@ -535,11 +547,9 @@ def _compare_pairs(
             elif shared and (varies[a] or varies[b]):
                 # each seed evaluates other units (e.g. the explanation split is drawn per
                 # seed): pair the methods within each seed and pool the (seed, unit) pairs
-                pending += _pooled_comparisons(by_method, a, b, shared, metrics, test,
-                                               test_options, key)
+                pending += _pooled_comparisons(by_method, a, b, shared, family)
             else:
-                found, said = _averaged_comparisons(agg, averager, a, b, shared, metrics, test,
-                                                    test_options, key)
+                found, said = _averaged_comparisons(agg, averager, a, b, shared, family)
                 pending += found
                 notes += said
     for name in by_method:
@@ -555,10 +565,7 @@ def _averaged_comparisons(
     a: str,
     b: str,
     shared: tuple[int, ...],
-    metrics: list[str],
-    test: str,
-    test_options: dict[str, Any],
-    key: tuple[str, str],
+    family: _Family,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Paired tests of per-user values averaged over the seeds both methods ran (each method's
     own seeds when they share none), on the users both evaluated; with notes saying when the
@@ -581,8 +588,8 @@ def _averaged_comparisons(
         return [], notes
     out = [
         _test_pair(agg.runs, a, b, m, averager.vector(a, seeds_a, m, users),
-                   averager.vector(b, seeds_b, m, users), shared, test, test_options, key)
-        for m in metrics
+                   averager.vector(b, seeds_b, m, users), shared, family)
+        for m in family.metrics
     ]
     return out, notes
 
@@ -592,15 +599,12 @@ def _pooled_comparisons(
     a: str,
     b: str,
     seeds: tuple[int, ...],
-    metrics: list[str],
-    test: str,
-    test_options: dict[str, Any],
-    key: tuple[str, str],
+    family: _Family,
 ) -> list[dict[str, Any]]:
     """Paired tests over (seed, user) pairs: within each seed both methods answered the same
     users, so each pair is a fair comparison; across seeds the users differ."""
     out = []
-    for m in metrics:
+    for m in family.metrics:
         va, vb = [], []
         for s in seeds:
             ra, rb = by_method[a][s], by_method[b][s]
@@ -611,7 +615,7 @@ def _pooled_comparisons(
         x, y = np.concatenate(va), np.concatenate(vb)
         if x.size < 2:
             continue
-        out.append(_test_pair(by_method, a, b, m, x, y, seeds, test, test_options, key))
+        out.append(_test_pair(by_method, a, b, m, x, y, seeds, family))
     return out
 
 
@@ -623,19 +627,17 @@ def _test_pair(
     x: np.ndarray,
     y: np.ndarray,
     seeds: tuple[int, ...],
-    test: str,
-    test_options: dict[str, Any],
-    key: tuple[str, str],
+    family: _Family,
 ) -> dict[str, Any]:
     """One paired test of ``a``'s values ``x`` against ``b``'s ``y``, recorded as a member of the
     family (unadjusted); a test that cannot run names the result files behind it."""
     try:
-        res = compare(x, y, test=test, **test_options)
+        res = compare(x, y, test=family.test, **family.options)
     except ValueError as exc:  # e.g. NaN per-user values, bad test options
         files = [str(r.path) for r in (*by_method[a].values(), *by_method[b].values())]
         raise ResultsError(
-            f"cannot test {a} against {b} on {metric} in dataset {key[0]!r}, task {key[1]!r}: "
-            f"{exc} (files: {', '.join(files)})"
+            f"cannot test {a} against {b} on {metric} in dataset {family.key[0]!r}, "
+            f"task {family.key[1]!r}: {exc} (files: {', '.join(files)})"
         ) from exc
     return {
         "metric": metric, "a": a, "b": b, "seeds": seeds, "n_users": int(x.size),

@@ -49,11 +49,15 @@ def test_fit_windows_records_each_epoch_and_restores_the_best_weights() -> None:
 
     run = fit_windows(
         "toy", net, torch.optim.SGD(net.parameters(), lr=0.1), batch_loss, score_all, split,
-        n_windows=len(inputs), n_positions=len(inputs), batch_size=3, eval_batch_size=4,
-        max_epochs=6, patience=2, rng=np.random.default_rng(0), show_progress=False,
+        params={"batch_size": 3, "eval_batch_size": 4, "max_epochs": 6, "patience": 2},
+        n_windows=len(inputs), n_positions=len(inputs), rng=np.random.default_rng(0),
+        show_progress=False,
     )  # fmt: skip
     assert [h["epoch"] for h in run.history] == [1, 2, 3, 4]
     assert run.history[1]["valid_ndcg@10"] == 1.0 > run.history[0]["valid_ndcg@10"]
     assert (run.stopper.epochs, run.stopper.best_epoch) == (4, 2)
     assert len(run.epoch_seconds) == 4 and run.train_seconds > 0
+    info = run.summary()
+    assert (info["epochs"], info["best_epoch"], info["stopped_early"]) == (4, 2, True)
+    assert info["fit_seconds"] == sum(run.epoch_seconds)
     assert torch.equal(net.weight, weights[1]) and not net.training

@@ -11,6 +11,7 @@ from benchmark.leaderboard.build import (
     Comparison,
     _aggregate,
     _compare_pairs,
+    _Family,
     _holm_family,
     _notes,
     _rows,
@@ -20,6 +21,7 @@ from benchmark.stats import TEST_NAMES, compare, holm
 
 KEY = ("toy", "sequential")
 METRICS = ["hr@10", "ndcg@10"]
+FAMILY = _Family(METRICS, "t", {}, KEY)
 
 
 def _agg(load, main_metric: str = "ndcg@10"):
@@ -115,7 +117,7 @@ def test_test_pair_records_one_member_and_names_the_files(make_result, load):
     make_result("b", 0, rng_seed=4)
     agg = _agg(load)
     x, y = np.array([1.0, 0.0, 1.0, 1.0]), np.array([0.0, 0.0, 1.0, 0.0])
-    member = _test_pair(agg.runs, "a", "b", "hr@10", x, y, (0,), "t", {}, KEY)
+    member = _test_pair(agg.runs, "a", "b", "hr@10", x, y, (0,), FAMILY)
     expected = compare(x, y, test="t")
     assert member == {
         "metric": "hr@10", "a": "a", "b": "b", "seeds": (0,), "n_users": 4,
@@ -125,7 +127,7 @@ def test_test_pair_records_one_member_and_names_the_files(make_result, load):
     }
     with pytest.raises(ResultsError, match="cannot test a against b on hr@10") as err:
         _test_pair(agg.runs, "a", "b", "hr@10", x, np.array([0.0, np.nan, 1.0, 0.0]), (0,),
-                   "t", {}, KEY)
+                   FAMILY)
     assert str(agg.runs["a"][0].path) in str(err.value)
 
 
