@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from cycle_data import cycle_dataset
 
 from benchmark.data.schema import Dataset, build_dataset
 from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
@@ -29,26 +30,6 @@ TINY = {
     "patience": 3,
 }
 _TIMING_KEYS = ("seconds_per_epoch", "fit_seconds", "train_positions_per_second")
-
-
-def _synthetic(n_users: int = 40, n_items: int = 30, length: int = 14) -> Dataset:
-    """Each user walks items in a cycle, so the next item follows from the last one."""
-    users, items, stamps = [], [], []
-    for u in range(n_users):
-        start = (u * 7) % n_items
-        for k in range(length):
-            users.append(u)
-            items.append((start + k) % n_items + 1)
-            stamps.append(k)
-    return build_dataset(
-        name="cycle",
-        source="synthetic",
-        content_hash="0" * 64,
-        format="atomic",
-        users=pd.Series(users),
-        items=pd.Series(items),
-        timestamps=pd.Series(stamps),
-    )
 
 
 def _fit(dataset: Dataset, split: Split | None = None, seed: int = 0, **params) -> SASRec:
@@ -75,7 +56,7 @@ def test_windows_cover_every_position_once_right_aligned() -> None:
 
 
 def test_same_seed_same_scores() -> None:
-    data = _synthetic()
+    data = cycle_dataset()
     split = leave_one_out(data)
     a, b = _fit(data, seed=3), _fit(data, seed=3)
     hist = split.histories("valid")
@@ -87,7 +68,7 @@ def test_same_seed_same_scores() -> None:
 
 
 def test_score_all_shape_and_padding_column_ignored() -> None:
-    data = _synthetic()
+    data = cycle_dataset()
     split = leave_one_out(data)
     model = _fit(data, max_epochs=1)
     hist = split.histories("valid")
@@ -151,7 +132,7 @@ class _Forbidden:
 
 
 def test_fit_never_reads_test_targets() -> None:
-    data = _synthetic()
+    data = cycle_dataset()
     split = leave_one_out(data)
     hidden = Split(
         users=split.users,
@@ -170,7 +151,7 @@ def test_fit_never_reads_test_targets() -> None:
 
 
 def test_bce_loss_trains() -> None:
-    data = _synthetic()
+    data = cycle_dataset()
     split = leave_one_out(data)
     model = _fit(data, loss="bce", max_epochs=40, patience=40, batch_size=8)
     info = model.fit_info

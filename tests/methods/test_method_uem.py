@@ -9,15 +9,15 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from cycle_data import cycle_dataset
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
 from benchmark.backends.llm import LLMSpec
 from benchmark.backends.text_encoder import SentenceEncoder
-from benchmark.data.schema import Dataset, build_dataset
+from benchmark.data.schema import Dataset
 from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
 from methods import METHODS
 from methods.base import FitContext
@@ -58,21 +58,9 @@ def encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(directory)
 
 
-def _synthetic(n_users: int = 40, length: int = 14) -> Dataset:
-    """Each user walks items in a cycle, so the next item follows from the last one."""
-    users, items, stamps = [], [], []
-    for u in range(n_users):
-        start = (u * 7) % N_ITEMS
-        for k in range(length):
-            users.append(u)
-            items.append((start + k) % N_ITEMS + 1)
-            stamps.append(k)
-    info = pd.DataFrame({"raw_id": [str(k) for k in range(1, N_ITEMS + 1)],
-                         "title": [f"movie{k}" for k in range(1, N_ITEMS + 1)],
-                         "categories": [None] * N_ITEMS})  # fmt: skip
-    return build_dataset(name="cycle", source="synthetic", content_hash="0" * 64,
-                         format="atomic", users=pd.Series(users), items=pd.Series(items),
-                         timestamps=pd.Series(stamps), item_info=info)  # fmt: skip
+def _synthetic() -> Dataset:
+    """Cycling walks over ``N_ITEMS`` titled items."""
+    return cycle_dataset(n_items=N_ITEMS, titles=True)
 
 
 def _fit(encoder: str, data: Dataset, split: Split | None = None, llm: LLMSpec | None = None,
