@@ -9,6 +9,7 @@ users, or score given candidates; methods for the explanation task also implemen
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ import torch
 
 from benchmark.backends.llm import LLMSpec
 from benchmark.data.schema import Dataset
+from methods.params import Params, unknown_message
 from tasks.explanation import ExplanationData
 from tasks.split import Split
 
@@ -55,8 +57,12 @@ class Method(ABC):
     #: for a reference baseline (no published method): what it answers, in one line; leaderboards
     #: mark its rows and list it under "Baselines", so a reader sees what a method must beat
     baseline: ClassVar[str] = ""
-    #: default hyperparameters per profile; user params override them.
-    defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: the typed parameter declaration (:mod:`methods.params`): types, per-profile defaults
+    #: and constraints, declared once; ``None`` for a method still on the ``defaults`` dict
+    Params: ClassVar[type[Params] | None] = None
+    #: default hyperparameters per profile; user params override them. Derived (read-only)
+    #: from ``Params`` where a method declares one; the older methods still write it by hand.
+    defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     #: task kinds the method answers: "full" / "candidates" (ranking), "generation" (text)
     task_kinds: ClassVar[frozenset[str]] = frozenset({"full", "candidates"})
     #: prompt wordings the method can be evaluated with (``tasks.base.PROMPTS``); the harness
@@ -70,6 +76,17 @@ class Method(ABC):
     #: defaults), records the LLM that answered in the result's ``backend`` field, checks the
     #: flags before any work and gives its runs every GPU of a tensor-parallel vLLM engine.
     uses_llm: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Derive ``defaults`` from a class's own ``Params``, so the two cannot disagree; a
+        class that writes its own ``defaults`` dict instead drops an inherited ``Params``."""
+        super().__init_subclass__(**kwargs)
+        if "Params" in cls.__dict__ and cls.Params is not None:
+            if "defaults" in cls.__dict__:
+                raise TypeError(f"{cls.__name__}: declare Params or defaults, not both")
+            cls.defaults = cls.Params.profile_view()
+        elif "defaults" in cls.__dict__:
+            cls.Params = None
 
     @classmethod
     def resources(cls, profile: str, *, tensor_parallel_size: int = 1) -> dict[str, float]:
@@ -85,17 +102,20 @@ class Method(ABC):
     def param_defaults(cls, profile: str = "cpu") -> dict[str, Any]:
         """Every accepted hyperparameter with its default under ``profile`` (the ``cpu``
         values, overridden by the profile's)."""
+        if cls.Params is not None:
+            return cls.Params.defaults_for(profile)
         return {**cls.defaults.get("cpu", {}), **cls.defaults.get(profile, {})}
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
-        base = self.param_defaults(profile)
-        unknown = sorted(set(params) - set(base))
-        if unknown:
-            raise TypeError(
-                f"{type(self).__name__} got unknown parameter(s) {unknown}; "
-                f"accepted: {sorted(base)}"
-            )
-        base.update(params)
+        name = self.name or type(self).__name__
+        if self.Params is not None:
+            base = self.Params.resolve(name, profile, params)
+        else:
+            base = self.param_defaults(profile)
+            unknown = set(params) - set(base)
+            if unknown:
+                raise TypeError(unknown_message(name, unknown, base))
+            base.update(params)
         self.params: dict[str, Any] = base
         self.profile = profile
         #: filled by ``fit``: anything worth recording in the results (epochs, best epoch...).

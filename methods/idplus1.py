@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from methods.base import FitContext, Method
+from methods.params import NoParams
 
 
 class IdPlusOne(Method):
@@ -19,7 +20,7 @@ class IdPlusOne(Method):
     name = "idplus1"
     bibtex = ""  # a probe of the protocol, not a published method
     baseline = "the ids just above the user's largest history id (the id-leak probe)"
-    defaults = {"cpu": {}}
+    Params = NoParams
 
     def fit(self, ctx: FitContext) -> None:
         self.n_items = ctx.split.n_items

@@ -14,6 +14,7 @@ import numpy as np
 
 from benchmark.errors import ConfigError
 from methods.base import FitContext, TextMethod
+from methods.params import NoParams
 
 
 def _medoid(sentences: list[str]) -> str:
@@ -30,7 +31,7 @@ class ItemExplanation(TextMethod):
     name = "item-expl"
     bibtex = ""
     baseline = "the item's most typical training explanation (word-overlap medoid)"
-    defaults = {"cpu": {}}
+    Params = NoParams
 
     def fit(self, ctx: FitContext) -> None:
         if ctx.explanation is None:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmark.errors import ConfigError
+from methods.params import param, positive_int_or
 
 __all__ = [
     "AUTO",
@@ -31,6 +32,8 @@ __all__ = [
     "SLACK",
     "STOP",
     "answer_budget",
+    "budget_param",
+    "check_budget",
     "check_budget_param",
     "full_answer",
 ]
@@ -61,13 +64,18 @@ def answer_budget(encode: Any, titles: Sequence[str]) -> int:
     return math.ceil(SLACK * len(encode(full_answer(titles)))) + LEAD_IN_TOKENS
 
 
+#: ``max_new_tokens`` is ``"auto"`` or a positive integer (a fixed budget, for studying what a
+#: smaller one costs)
+check_budget = positive_int_or(AUTO, "a budget derived from each candidate list")
+
+
+def budget_param() -> Any:
+    """The ``max_new_tokens`` field of a generating method's ``Params`` (default ``auto``)."""
+    return param(AUTO, check=check_budget)
+
+
 def check_budget_param(method: str, value: Any) -> None:
-    """``max_new_tokens`` is ``"auto"`` or a positive integer (a fixed budget, for studying
-    what a smaller one costs)."""
-    if value == AUTO:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(
-            f"method_params.{method}.max_new_tokens: 'auto' (a budget derived from each "
-            f"candidate list) or a positive integer, got {value!r}"
-        )
+    """Raise :class:`ConfigError` unless ``value`` passes :data:`check_budget`."""
+    problem = check_budget(value)
+    if problem is not None:
+        raise ConfigError(f"method_params.{method}.max_new_tokens: {problem}")

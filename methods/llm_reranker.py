@@ -28,12 +28,14 @@ from benchmark.data.schema import Dataset
 from methods.base import FitContext, Method
 from methods.llm_budget import AUTO, STOP, answer_budget
 from methods.llm_parsing import ParsedRanking, complete_order, parse_ranking
+from methods.params import param, word_or_auto
 
 __all__ = [
     "NORMALISATIONS",
     "LLMReranker",
     "add_answer_counts",
     "auto_noun",
+    "item_noun_param",
     "item_texts",
     "ranking_requests",
     "score_titles",
@@ -43,6 +45,12 @@ __all__ = [
 NORMALISATIONS = ("mean", "sum")
 #: raw answers kept in ``predict_info`` for inspection
 N_EXAMPLES = 3
+
+
+def item_noun_param() -> Any:
+    """The ``item_noun`` field every re-ranker's ``Params`` has: what the prompt calls the
+    items (``auto``: "movie" on MovieLens data, else "item")."""
+    return param("auto", check=word_or_auto)
 
 
 class LLMReranker(Method):

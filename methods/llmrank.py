@@ -38,18 +38,25 @@ leaderboard notes a result with any), the token budgets given and a few raw answ
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from benchmark.backends.llm import LLMBackend
-from benchmark.errors import ConfigError
 from methods.base import FitContext
-from methods.llm_budget import AUTO, END_SENTENCE, check_budget_param
-from methods.llm_reranker import NORMALISATIONS, LLMReranker, score_titles
+from methods.llm_budget import END_SENTENCE, budget_param
+from methods.llm_reranker import NORMALISATIONS, LLMReranker, item_noun_param, score_titles
+from methods.params import Params, choice, param, positive_int
 
 PROMPT_STYLES = ("index", "title")
+
+
+def history_len_param() -> Any:
+    """``history_len`` (10): how many recent history titles the prompt shows."""
+    return param(10, check=positive_int)
+
 
 _ANSWER_FORMAT = {
     "index": "Answer with the candidate numbers only, most likely first, separated by commas "
@@ -73,34 +80,16 @@ class LLMRank(LLMReranker):
   eprint    = {2305.08845},
   archivePrefix = {arXiv}
 }"""
-    defaults = {
-        "cpu": {"history_len": 10, "max_new_tokens": AUTO, "prompt_style": "index",
-                "item_noun": "auto"},
-        "paper": {},
-    }  # fmt: skip
-    #: parameters that must be positive integers, and those with a fixed set of choices
-    positive_params: ClassVar[tuple[str, ...]] = ("history_len",)
-    choice_params: ClassVar[dict[str, tuple[str, ...]]] = {"prompt_style": PROMPT_STYLES}
 
-    def __init__(self, profile: str = "cpu", **params: Any) -> None:
-        super().__init__(profile, **params)
-        p = self.params
-        for key in self.positive_params:
-            if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < 1:
-                raise ConfigError(
-                    f"method_params.{self.name}.{key}: a positive integer, got {p[key]!r}"
-                )
-        for key, choices in self.choice_params.items():
-            if p[key] not in choices:
-                raise ConfigError(
-                    f"method_params.{self.name}.{key}: {p[key]!r} is not one of "
-                    f"{', '.join(choices)}"
-                )
-        if "max_new_tokens" in p:  # generate mode only
-            check_budget_param(self.name, p["max_new_tokens"])
-        if not isinstance(p["item_noun"], str) or not p["item_noun"].strip():
-            raise ConfigError(
-                f"method_params.{self.name}.item_noun: a word such as 'movie', or 'auto'")
+    @dataclass
+    class Params(Params):
+        """``history_len``, ``max_new_tokens``, ``prompt_style``, ``item_noun`` (module
+        docstring); the ``paper`` profile keeps the ``cpu`` values."""
+
+        history_len: int = history_len_param()
+        max_new_tokens: int | str = budget_param()
+        prompt_style: str = param("index", check=choice(*PROMPT_STYLES))
+        item_noun: str = item_noun_param()
 
     # -- fitting: nothing to learn ---------------------------------------------------------
 
@@ -188,13 +177,14 @@ class LLMRankLL(LLMRank):
     """
 
     name = "llmrank-ll"
-    defaults = {
-        "cpu": {"history_len": 10, "normalise": "mean", "item_noun": "auto"},
-        "paper": {},
-    }  # fmt: skip
 
-    positive_params = ("history_len",)
-    choice_params = {"normalise": NORMALISATIONS}
+    @dataclass
+    class Params(Params):
+        """``history_len`` and ``item_noun`` as ``llmrank``'s, and ``normalise``."""
+
+        history_len: int = history_len_param()
+        normalise: str = param("mean", check=choice(*NORMALISATIONS))
+        item_noun: str = item_noun_param()
 
     def user_message(self, history: np.ndarray, candidates: np.ndarray | None = None) -> str:
         """The question every candidate title answers (the candidates are not listed)."""

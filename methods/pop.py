@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from methods.base import FitContext, Method
+from methods.params import NoParams
 
 
 class Popularity(Method):
@@ -14,7 +15,7 @@ class Popularity(Method):
     name = "pop"
     bibtex = ""
     baseline = "items ranked by training interaction count, the same list for every user"
-    defaults = {"cpu": {}}
+    Params = NoParams
 
     def fit(self, ctx: FitContext) -> None:
         _, items = ctx.split.train_interactions()

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from methods.base import FitContext, Method
+from methods.params import NoParams
 
 
 class RandomScores(Method):
@@ -14,7 +15,7 @@ class RandomScores(Method):
     name = "random"
     bibtex = ""
     baseline = "uniform random scores (chance)"
-    defaults = {"cpu": {}}
+    Params = NoParams
 
     def fit(self, ctx: FitContext) -> None:
         self.seed = ctx.seed

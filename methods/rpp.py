@@ -106,6 +106,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -114,11 +115,26 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from benchmark.backends.llm import LLMBackend
-from benchmark.errors import ConfigError
 from methods.base import FitContext
-from methods.llm_budget import AUTO, END_SENTENCE, check_budget_param
+from methods.llm_budget import END_SENTENCE, budget_param
 from methods.llm_parsing import complete_order, parse_ranking
-from methods.llm_reranker import NORMALISATIONS, LLMReranker, ranking_requests, score_titles
+from methods.llm_reranker import (
+    NORMALISATIONS,
+    LLMReranker,
+    item_noun_param,
+    ranking_requests,
+    score_titles,
+)
+from methods.params import (
+    Params,
+    choice,
+    distinct_positive_ints,
+    flag,
+    non_negative_number,
+    param,
+    positive_int,
+    positive_number,
+)
 from methods.user_factors import train_user_factors
 from tasks.sampling import sample_candidates
 
@@ -218,52 +234,34 @@ class RPP(LLMReranker):
   eprint  = {2407.17115},
   archivePrefix = {arXiv}
 }"""
-    defaults = {
-        "cpu": {
-            "iterations": 10, "train_users": 30, "reward_negatives": 19,
-            "history_lengths": [5, 10, 15], "history_genres": True,
-            "user_dim": 32, "cf_epochs": 10, "hidden": 64,
-            "lr": 0.03, "entropy_coef": 0.01, "value_coef": 0.5,
-            "max_new_tokens": AUTO, "predict_sample": False, "item_noun": "auto",
-        },
-        "paper": {"iterations": 15, "history_genres": False},
-    }  # fmt: skip
+
+    @dataclass
+    class Params(Params):
+        """The parameters of the module docstring; ``paper`` takes the paper's 15 iterations
+        and its three history lengths without genres."""
+
+        iterations: int = param(10, paper=15, check=positive_int)
+        train_users: int = param(30, check=positive_int)
+        reward_negatives: int = param(19, check=positive_int)
+        history_lengths: list[int] = param([5, 10, 15], check=distinct_positive_ints)
+        history_genres: bool = param(True, paper=False, check=flag)
+        user_dim: int = param(32, check=positive_int)
+        cf_epochs: int = param(10, check=positive_int)
+        hidden: int = param(64, check=positive_int)
+        lr: float = param(0.03, check=positive_number)
+        entropy_coef: float = param(0.01, check=non_negative_number)
+        value_coef: float = param(0.5, check=non_negative_number)
+        max_new_tokens: int | str = budget_param()
+        predict_sample: bool = param(False, check=flag)
+        item_noun: str = item_noun_param()
+
     #: the prompt patterns the policies choose, in action order
     patterns: ClassVar[tuple[str, ...]] = PATTERNS
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
         p = self.params
-        name = self.name
-        positive = ("iterations", "train_users", "reward_negatives", "user_dim", "cf_epochs",
-                    "hidden")  # fmt: skip
-        for key in positive:
-            if isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < 1:
-                raise ConfigError(
-                    f"method_params.{name}.{key}: a positive integer, got {p[key]!r}")
-        if "max_new_tokens" in p:  # generate mode
-            check_budget_param(name, p["max_new_tokens"])
-        if "normalise" in p and p["normalise"] not in NORMALISATIONS:  # score mode
-            raise ConfigError(f"method_params.{name}.normalise: {p['normalise']!r} is not one "
-                              f"of {', '.join(NORMALISATIONS)}")
-        for key in ("lr", "entropy_coef", "value_coef"):
-            value = p[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"method_params.{name}.{key}: a number >= 0, got {value!r}")
-        if not p["lr"] > 0:
-            raise ConfigError(f"method_params.{name}.lr: must be > 0, got {p['lr']!r}")
         lengths = p["history_lengths"]
-        if (not isinstance(lengths, (list, tuple)) or not lengths
-                or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in lengths)
-                or len(set(lengths)) != len(lengths)):  # fmt: skip
-            raise ConfigError(f"method_params.{name}.history_lengths: distinct positive "
-                              f"integers, got {lengths!r}")
-        for key in ("history_genres", "predict_sample"):
-            if not isinstance(p[key], bool):
-                raise ConfigError(f"method_params.{name}.{key}: true or false, got {p[key]!r}")
-        if not isinstance(p["item_noun"], str) or not p["item_noun"].strip():
-            raise ConfigError(
-                f"method_params.{name}.item_noun: a word such as 'movie', or 'auto'")
         self.history_actions = history_options(lengths, p["history_genres"])
         n_options = {"role": len(ROLE_OPTIONS), "history": len(self.history_actions),
                      "reasoning": len(REASONING_OPTIONS), "output": len(OUTPUT_OPTIONS)}
@@ -552,11 +550,14 @@ class RPPLL(RPP):
     """
 
     name = "rpp-ll"
-    defaults = {
-        "cpu": {**{k: v for k, v in RPP.defaults["cpu"].items() if k != "max_new_tokens"},
-                "normalise": "mean"},
-        "paper": dict(RPP.defaults["paper"]),
-    }  # fmt: skip
+
+    @dataclass
+    class Params(RPP.Params):
+        """``rpp``'s parameters without ``max_new_tokens``, with ``normalise``."""
+
+        omit = ("max_new_tokens",)
+        normalise: str = param("mean", check=choice(*NORMALISATIONS))
+
     patterns = ("role", "history", "reasoning")
 
     def user_message(

@@ -29,6 +29,7 @@ Written from the paper's description, not from RecBole's or the authors' code. C
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.base import FitContext, Method
+from methods.params import Params, choice, param
 from methods.sequences import left_pad, training_windows
 from methods.training import fit_windows
 
@@ -176,46 +178,32 @@ class SASRec(Method):
   year      = {2018},
   doi       = {10.1109/ICDM.2018.00035}
 }"""
-    defaults = {
-        # RecBole-like architecture; epochs/patience/batch sized to early-stop on ML-100K in
-        # under 2 minutes on 2 CPU cores (see perf/sasrec.py).
-        "cpu": {
-            "hidden": 64,
-            "n_layers": 2,
-            "n_heads": 2,
-            "inner": 256,
-            "max_len": 50,
-            "dropout": 0.3,
-            "lr": 1e-3,
-            "weight_decay": 0.0,
-            "batch_size": 64,
-            "loss": "ce",
-            "max_epochs": 30,
-            "patience": 5,
-            "eval_batch_size": 1024,
-        },
-        # the paper's implementation details (Sec. IV): d=50 (FFN d -> d), 2 blocks, 1 head,
-        # Adam lr 1e-3, batch 128, BCE with one negative; n=200 and dropout 0.2 are its ML-1M
-        # values (n=50 and dropout 0.5 for its sparser datasets).
-        "paper": {
-            "hidden": 50,
-            "n_layers": 2,
-            "n_heads": 1,
-            "inner": 50,
-            "max_len": 200,
-            "dropout": 0.2,
-            "lr": 1e-3,
-            "batch_size": 128,
-            "loss": "bce",
-            "max_epochs": 200,
-            "patience": 20,
-        },
-    }
+
+    @dataclass
+    class Params(Params):
+        """RecBole-like architecture; epochs/patience/batch sized to early-stop on ML-100K in
+        under 2 minutes on 2 CPU cores (see perf/sasrec.py). ``paper``: the paper's
+        implementation details (Sec. IV): d=50 (FFN d -> d), 2 blocks, 1 head, Adam lr 1e-3,
+        batch 128, BCE with one negative; n=200 and dropout 0.2 are its ML-1M values (n=50 and
+        dropout 0.5 for its sparser datasets)."""
+
+        hidden: int = param(64, paper=50)
+        n_layers: int = param(2, paper=2)
+        n_heads: int = param(2, paper=1)
+        inner: int = param(256, paper=50)
+        max_len: int = param(50, paper=200)
+        dropout: float = param(0.3, paper=0.2)
+        lr: float = param(1e-3, paper=1e-3)
+        weight_decay: float = param(0.0)
+        batch_size: int = param(64, paper=128)
+        #: ``ce``: softmax over every item; ``bce``: one sampled negative per position
+        loss: str = param("ce", paper="bce", check=choice("ce", "bce"))
+        max_epochs: int = param(30, paper=200)
+        patience: int = param(5, paper=20)
+        eval_batch_size: int = param(1024)
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
-        if self.params["loss"] not in ("ce", "bce"):
-            raise ValueError(f"loss must be 'ce' or 'bce', got {self.params['loss']!r}")
         self.net: SASRecNet | None = None
         self.device = torch.device("cpu")
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,9 @@ from torch import nn
 
 from benchmark.backends.llm import EmbedsGenerateRequest, LLMSpec
 from benchmark.data.schema import Dataset
+from benchmark.errors import ConfigError
 from methods.base import FitContext, Method
+from methods.params import Params, param, positive_int
 from methods.sequences import left_pad, training_windows
 from methods.training import fit_windows
 
@@ -162,51 +165,37 @@ class UEM(Method):
   journal = {arXiv preprint arXiv:2401.04858},
   year    = {2024}
 }"""
-    defaults = {
-        # ML-100K, seed 0, 1 torch thread on a loaded 2-core box: lr 1e-3 reached validation
-        # NDCG@10 .035 after 2 epochs, 3e-3 reached .072 after 8 (still rising) at 50-70 s per
-        # epoch; 20 epochs bound a fit to about 20 minutes
-        "cpu": {
-            "uem_dim": 128,
-            "uem_layers": 1,
-            "uem_heads": 2,
-            "lm_dim": 128,
-            "lm_layers": 2,
-            "lm_heads": 2,
-            "task_tokens": 4,
-            "max_history": 100,
-            "dropout": 0.2,
-            "lr": 3e-3,
-            "batch_size": 64,
-            "max_epochs": 20,
-            "patience": 4,
-            "eval_batch_size": 256,
-            "encoder": None,
-            "generate": False,
-        },
-        "paper": {"max_epochs": 100, "patience": 10},
-    }
+    @dataclass
+    class Params(Params):
+        """ML-100K, seed 0, 1 torch thread on a loaded 2-core box: lr 1e-3 reached validation
+        NDCG@10 .035 after 2 epochs, 3e-3 reached .072 after 8 (still rising) at 50-70 s per
+        epoch; 20 epochs bound a fit to about 20 minutes."""
+
+        uem_dim: int = param(128, check=positive_int)
+        uem_layers: int = param(1, check=positive_int)
+        uem_heads: int = param(2, check=positive_int)
+        lm_dim: int = param(128, check=positive_int)
+        lm_layers: int = param(2, check=positive_int)
+        lm_heads: int = param(2, check=positive_int)
+        task_tokens: int = param(4, check=positive_int)
+        max_history: int = param(100, check=positive_int)
+        dropout: float = param(0.2)
+        lr: float = param(3e-3)
+        batch_size: int = param(64, check=positive_int)
+        max_epochs: int = param(20, paper=100, check=positive_int)
+        patience: int = param(4, paper=10, check=positive_int)
+        eval_batch_size: int = param(256)
+        #: a local directory of the pretrained LM to start from (``None``: train from scratch)
+        encoder: str | None = param(None)
+        generate: bool = param(False)
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
         p = self.params
-        for key in (
-            "uem_dim",
-            "uem_layers",
-            "uem_heads",
-            "lm_dim",
-            "lm_layers",
-            "lm_heads",
-            "task_tokens",
-            "max_history",
-            "batch_size",
-            "max_epochs",
-            "patience",
-        ):
-            if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 1:
-                raise ValueError(f"uem parameter {key} must be a positive integer, got {p[key]!r}")
-        if p["uem_dim"] % p["uem_heads"] or p["lm_dim"] % p["lm_heads"]:
-            raise ValueError("uem_dim and lm_dim must be divisible by uem_heads and lm_heads")
+        for dim, heads in (("uem_dim", "uem_heads"), ("lm_dim", "lm_heads")):
+            if p[dim] % p[heads]:
+                raise ConfigError(f"method_params.uem.{dim}: must be divisible by {heads} "
+                                  f"({p[heads]}), got {p[dim]}")
         self.net: UEMNet | None = None
         self.device = torch.device("cpu")
         #: set by ``fit`` when ``generate`` is on: the trained LM served the way the run's spec

@@ -13,6 +13,7 @@ import numpy as np
 from benchmark.errors import ConfigError
 from methods.base import FitContext, TextMethod
 from methods.item_explanation import ItemExplanation
+from methods.params import NoParams
 
 
 class UserCopy(TextMethod):
@@ -22,7 +23,7 @@ class UserCopy(TextMethod):
     bibtex = ""
     baseline = ("the user's most recent training explanation (item-expl's answer for a user "
                 "without one)")
-    defaults = {"cpu": {}}
+    Params = NoParams
 
     def fit(self, ctx: FitContext) -> None:
         if ctx.explanation is None:

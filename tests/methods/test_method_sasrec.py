@@ -12,6 +12,7 @@ import torch
 from cycle_data import cycle_dataset
 
 from benchmark.data.schema import Dataset, build_dataset
+from benchmark.errors import ConfigError
 from benchmark.metrics.ranking import metric_vectors, rank_full_catalogue
 from methods.base import FitContext
 from methods.sasrec import SASRec, SASRecNet
@@ -162,7 +163,7 @@ def test_bce_loss_trains() -> None:
 
 
 def test_bad_loss_rejected() -> None:
-    with pytest.raises(ValueError, match="loss"):
+    with pytest.raises(ConfigError, match="method_params.sasrec.loss: 'hinge' is not one of"):
         SASRec(loss="hinge")
 
 

@@ -157,9 +157,14 @@ def test_generation_from_prompt_embeds_matches_the_ranking(encoder_dir: str) -> 
     assert not run_llm.built
 
 
-@pytest.mark.parametrize("bad", [{"max_history": 0}, {"uem_dim": 10, "uem_heads": 3}])
-def test_bad_params_rejected(bad: dict[str, int]) -> None:
-    with pytest.raises(ValueError, match="uem"):
+@pytest.mark.parametrize("bad, match", [
+    ({"max_history": 0}, "method_params.uem.max_history: a positive integer, got 0"),
+    ({"uem_dim": 10, "uem_heads": 3}, "method_params.uem.uem_dim: must be divisible by uem_heads"),
+])  # fmt: skip
+def test_bad_params_rejected(bad: dict[str, int], match: str) -> None:
+    from benchmark.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
         UEM(**bad)
 
 
