@@ -21,7 +21,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from benchmark.errors import ConfigError
 from methods.params import param, positive_int_or
 
 __all__ = [
@@ -34,7 +33,6 @@ __all__ = [
     "answer_budget",
     "budget_param",
     "check_budget",
-    "check_budget_param",
     "full_answer",
 ]
 
@@ -73,9 +71,3 @@ def budget_param() -> Any:
     """The ``max_new_tokens`` field of a generating method's ``Params`` (default ``auto``)."""
     return param(AUTO, check=check_budget)
 
-
-def check_budget_param(method: str, value: Any) -> None:
-    """Raise :class:`ConfigError` unless ``value`` passes :data:`check_budget`."""
-    problem = check_budget(value)
-    if problem is not None:
-        raise ConfigError(f"method_params.{method}.max_new_tokens: {problem}")

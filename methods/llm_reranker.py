@@ -27,7 +27,7 @@ from benchmark.backends.llm import GenerateRequest, LLMBackend, LLMSpec, ScoreRe
 from benchmark.data.schema import Dataset
 from methods.base import FitContext, Method
 from methods.llm_budget import AUTO, STOP, answer_budget
-from methods.llm_parsing import ParsedRanking, complete_order, parse_ranking
+from methods.llm_parsing import complete_order, parse_ranking
 from methods.params import param, word_or_auto
 
 __all__ = [
@@ -84,24 +84,33 @@ class LLMReranker(Method):
         raise NotImplementedError(
             f"{self.name} ranks candidate lists only (task kind 'candidates')")
 
+    def generate_orders(
+        self, backend: LLMBackend, prompts: list[str], candidates: np.ndarray,
+        info: dict[str, Any] | None = None,
+    ) -> list[tuple[list[int], bool]]:
+        """Generate mode: per prompt the full order of its candidate row (0-based columns, best
+        first; candidates the answer does not rank follow in list order) and whether anything
+        could be read from the answer. With ``info``, adds the answer statistics to it."""
+        requests = ranking_requests(backend, prompts, candidates, self.titles,
+                                    self.params["max_new_tokens"])
+        answers = backend.generate(requests)
+        parsed = [parse_ranking(answer.text, [self.titles[int(c)] for c in row])
+                  for answer, row in zip(answers, candidates)]  # fmt: skip
+        n = candidates.shape[1]
+        if info is not None:
+            add_answer_counts(info, requests, answers, parsed, n, self.params["max_new_tokens"])
+        return [(complete_order(result.order, n), result.valid) for result in parsed]
+
     def generate_rankings(
         self, backend: LLMBackend, prompts: list[str], candidates: np.ndarray,
         info: dict[str, Any],
     ) -> torch.Tensor:
         """Generate mode: scores ``-rank`` in the order parsed from each prompt's answer (no
         ties), the answer statistics added to ``info``."""
-        requests = ranking_requests(backend, prompts, candidates, self.titles,
-                                    self.params["max_new_tokens"])
-        answers = backend.generate(requests)
         n = candidates.shape[1]
         scores = torch.empty(candidates.shape, dtype=torch.float32)
-        parsed: list[ParsedRanking] = []
-        for i, (answer, row) in enumerate(zip(answers, candidates)):
-            result = parse_ranking(answer.text, [self.titles[int(c)] for c in row])
-            order = complete_order(result.order, n)
+        for i, (order, _) in enumerate(self.generate_orders(backend, prompts, candidates, info)):
             scores[i, torch.as_tensor(order)] = -torch.arange(n, dtype=torch.float32)
-            parsed.append(result)
-        add_answer_counts(info, requests, answers, parsed, n, self.params["max_new_tokens"])
         return scores
 
 

@@ -117,12 +117,10 @@ from tqdm.auto import tqdm
 from benchmark.backends.llm import LLMBackend
 from methods.base import FitContext
 from methods.llm_budget import END_SENTENCE, budget_param
-from methods.llm_parsing import complete_order, parse_ranking
 from methods.llm_reranker import (
     NORMALISATIONS,
     LLMReranker,
     item_noun_param,
-    ranking_requests,
     score_titles,
 )
 from methods.params import (
@@ -427,13 +425,7 @@ class RPP(LLMReranker):
         and whether the answer could be read: generated greedily with the list's token budget,
         parsed, unranked candidates last. This is the mode the reward is computed in, so it is
         the mode :meth:`score_candidates` evaluates."""
-        requests = ranking_requests(backend, prompts, candidates, self.titles,
-                                    self.params["max_new_tokens"])
-        out = []
-        for answer, row in zip(backend.generate(requests), candidates):
-            parsed = parse_ranking(answer.text, [self.titles[int(c)] for c in row])
-            out.append((complete_order(parsed.order, len(row)), parsed.valid))
-        return out
+        return self.generate_orders(backend, prompts, candidates)
 
     def _update(
         self, optimiser: torch.optim.Optimizer, states: torch.Tensor, actions: torch.Tensor,

@@ -7,10 +7,11 @@ from methods.llm_budget import (
     END_MARK,
     LEAD_IN_TOKENS,
     answer_budget,
-    check_budget_param,
     full_answer,
 )
 from methods.llm_parsing import parse_ranking
+from methods.llmrank import LLMRank
+from methods.rpp import RPP
 
 TITLES = ["Toy Story (1995)", "Heat (1995)", "Usual Suspects, The (1995)", "Fargo (1996)",
           "Twelve Monkeys (1995)", "Babe (1995)"]
@@ -41,12 +42,14 @@ def test_budget_follows_title_length():
     assert long > short
 
 
+@pytest.mark.parametrize("method", [LLMRank, RPP])
 @pytest.mark.parametrize("value", ["80", 0, -3, True, 1.5, None])
-def test_bad_budgets_are_refused(value):
-    with pytest.raises(ConfigError, match="method_params.m.max_new_tokens"):
-        check_budget_param("m", value)
+def test_bad_budgets_are_refused(method, value):
+    with pytest.raises(ConfigError, match=f"method_params.{method.name}.max_new_tokens"):
+        method(max_new_tokens=value)
 
 
+@pytest.mark.parametrize("method", [LLMRank, RPP])
 @pytest.mark.parametrize("value", ["auto", 1, 300])
-def test_good_budgets_pass(value):
-    check_budget_param("m", value)
+def test_good_budgets_pass(method, value):
+    assert method(max_new_tokens=value).params["max_new_tokens"] == value
