@@ -101,6 +101,19 @@ class RunConfig:
             metavar="N",
         ),
     )
+    #: SQLite file of the LLM methods' answers, kept across runs. Not in the config hash: a
+    #: greedy or seeded answer is a function of the weights and the request, so reading it back
+    #: changes how fast a run is, not its numbers (results record how many were read back).
+    llm_cache: str | None = field(
+        default=None,
+        metadata=_option(
+            "SQLite file that keeps the LLM methods' greedy/seeded answers per weights and "
+            "backend, so a rerun (after a crash, or with --force) reads them back instead of "
+            "asking the model; its results record how many (their timings then measure the "
+            "cache); default: none (repeats are answered once within a run)",
+            metavar="PATH",
+        ),
+    )
     batch_size: int = field(default=1024, metadata=_option("users per scoring batch"))
     #: where the runs execute: ``local`` (this process, one after another) or ``ray``
     executor: str = field(

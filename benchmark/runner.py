@@ -127,7 +127,7 @@ class Runner:
             self._llm = LLMSpec(
                 backend_name=self.cfg.backend, model_dir=self.cfg.llm, device=str(device),
                 show_progress=self.cfg.progress,
-                tensor_parallel_size=self.cfg.tensor_parallel_size,
+                tensor_parallel_size=self.cfg.tensor_parallel_size, cache=self.cfg.llm_cache,
             )
         return self._llm
 
@@ -375,6 +375,7 @@ class Runner:
     ) -> list[Path]:
         cfg = self.cfg
         llm = self._llm_spec(device)
+        llm_counts = llm.cache_counts()  # this entry's replayed answers are counted from here
         _seed_everything(seed)
         data = reindex(ds, cfg.id_indexing, seed)
         split = leave_one_out(data)
@@ -424,7 +425,7 @@ class Runner:
                 },
                 command=cfg.command,
                 # the LLM that answered (backend, model directory), for LLM methods
-                backend=llm.info() if uses_llm(method_cls.name) else None,
+                backend=llm.info(since=llm_counts) if uses_llm(method_cls.name) else None,
             )
             paths.append(write_result(self.results_dir, record, evaluation.per_user))
         return paths

@@ -39,8 +39,9 @@ How it is trained here (``fit``), and where it departs from the paper:
   (V - r)^2`` with ``A = r - V`` summed over the patterns (one agent per pattern, one critic).
   Greedy decoding makes an answer a function of its prompt, so a prompt asked before (the
   same user and choices, or choices that read the same, e.g. 10 or 15 titles of a user with
-  8) is answered from a cache instead of the LLM: exact, and it saves calls as the policies
-  settle.
+  8) is answered from the backend's request cache (``benchmark.backends.llm.cache``) instead
+  of the LLM: exact, and it saves calls as the policies settle. With ``--llm-cache`` the
+  answers outlive the run, so rerunning it asks the LLM nothing it has answered before.
 
 At predict time (candidate tasks, e.g. ``rerank``) each user gets every pattern's most probable
 sentence (``predict_sample: true`` samples instead, seeded), the prompt is built with the task's
@@ -115,6 +116,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from benchmark.backends.llm import LLMBackend
+from benchmark.backends.llm.cache import cached
 from methods.base import FitContext
 from methods.llm_budget import END_SENTENCE, budget_param
 from methods.llm_reranker import (
@@ -338,7 +340,9 @@ class RPP(LLMReranker):
         split = ctx.split
         load_seconds = self.prepare(ctx)  # the LLM loads once per run, outside the timed calls
         assert self.llm is not None
-        backend = self.llm.backend()
+        # repeated prompts are answered once: the run's backend caches already (a file with
+        # --llm-cache makes reruns free too); a backend given directly is wrapped here
+        backend = cached(self.llm.backend())
 
         users = np.asarray(split.users, dtype=np.int64)
         vectors = train_user_factors(split.train, users, ctx.dataset.n_users, split.n_items,
@@ -362,9 +366,9 @@ class RPP(LLMReranker):
             self.policies = _Policies(p["user_dim"], p["hidden"], self.sizes)
         optimiser = torch.optim.Adam(self.policies.parameters(), lr=p["lr"])
         sampler = torch.Generator().manual_seed(ctx.seed)
-        cache: dict[tuple[str, tuple[int, ...]], tuple[list[int], bool]] = {}
         curve: list[float] = []
-        stats = Counter(llm_calls=0, llm_prompts=0, cached_answers=0, invalid_answers=0)
+        stats = Counter(llm_calls=0, invalid_answers=0)
+        start = backend.counts()
         llm_seconds = 0.0
         steps = range(p["iterations"])
         bar = tqdm(steps, desc="rpp iterations", leave=False, disable=not ctx.show_progress)
@@ -375,21 +379,15 @@ class RPP(LLMReranker):
                 [torch.multinomial(torch.softmax(lg, -1), 1, generator=sampler)[:, 0]
                  for lg in logits], dim=1,
             )  # fmt: skip  [users, patterns]
-            keys = [(self.build_prompt(backend, train_items[r], cands[r], actions[r].tolist())[0],
-                     tuple(int(c) for c in cands[r])) for r in range(n_train)]  # fmt: skip
-            todo = list(dict.fromkeys(k for k in keys if k not in cache))
-            if todo:
-                t0 = time.perf_counter()
-                answered = self.rank_lists(backend, [q for q, _ in todo],
-                                           np.array([row for _, row in todo]))
-                llm_seconds += time.perf_counter() - t0
-                stats["llm_calls"] += 1
-                stats["llm_prompts"] += len(todo)
-                cache.update(zip(todo, answered))
-            stats["cached_answers"] += n_train - len(todo)
+            prompts = [self.build_prompt(backend, train_items[r], cands[r], actions[r].tolist())[0]
+                       for r in range(n_train)]  # fmt: skip
+            misses = backend.misses
+            t0 = time.perf_counter()
+            answered = self.rank_lists(backend, prompts, cands)
+            llm_seconds += time.perf_counter() - t0
+            stats["llm_calls"] += backend.misses > misses
             rewards = torch.empty(n_train)
-            for r in range(n_train):
-                order, valid = cache[keys[r]]
+            for r, (order, valid) in enumerate(answered):
                 stats["invalid_answers"] += int(not valid)
                 rewards[r] = ndcg_at(order.index(int(target_col[r])) + 1)
             curve.append(float(rewards.mean()))
@@ -409,8 +407,8 @@ class RPP(LLMReranker):
                 "epochs, training split only; fixed"
             ),
             "llm_calls": stats["llm_calls"],
-            "llm_prompts": stats["llm_prompts"],
-            "cached_answers": stats["cached_answers"],
+            "llm_prompts": backend.misses - start["misses"],
+            "cached_answers": backend.hits - start["hits"],
             "train_invalid_output_rate": stats["invalid_answers"] / max(1, n_train * len(curve)),
             "llm_seconds": llm_seconds,
             "llm_load_seconds": load_seconds,

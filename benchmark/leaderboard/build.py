@@ -778,7 +778,8 @@ def _notes(
     """Stage 4: everything a reader must know to trust the table, in a fixed order, each note
     once: hyperparameters that differ between seeds, the pairs stage 2 could not test as
     planned (``pair_notes``), wins the means do not show, the machines behind the timings, the
-    LLM weights, answers cut by the token budget, and how busy the machine was."""
+    LLM weights, answers cut by the token budget, answers replayed from an answer file, and how
+    busy the machine was."""
     notes = []
     for method, runs in agg.runs.items():
         seeds = agg.summaries[method].seeds
@@ -801,6 +802,9 @@ def _notes(
     for method in agg.order:  # generated answers the token budget cut: the list's tail unread
         if note := _cut_answers_note(method, [agg.runs[method][s].record
                                               for s in agg.summaries[method].seeds]):
+            notes.append(note)
+    for method in agg.order:  # LLM answers replayed from an earlier run's answer file
+        if note := _replayed_note(method, [r.record for r in agg.runs[method].values()]):
             notes.append(note)
     if note := _load_note(hardware):
         notes.append(note)
@@ -860,6 +864,19 @@ def _cut_answers_note(method: str, records: list[dict[str, Any]]) -> str | None:
             f"budget{budget}; the candidates they did not reach rank last in list order, so "
             "the row partly measures the budget, not the model.")
 
+
+def _replayed_note(method: str, records: list[dict[str, Any]]) -> str | None:
+    """A note when some of ``method``'s LLM answers were read back from an answer file written
+    by an earlier run (``--llm-cache``; ``backend.cache.replayed``): the numbers are the
+    model's, but the fit and predict times of those seeds measure the file, not the model."""
+    seeds = {int(r["seed"]): int(((r.get("backend") or {}).get("cache") or {}).get("replayed", 0))
+             for r in records}  # fmt: skip
+    replayed = {s: n for s, n in sorted(seeds.items()) if n}
+    if not replayed:
+        return None
+    which = ", ".join(f"seed {s}: {n:,}" for s, n in replayed.items())
+    return (f"{method}: LLM answers read back from an answer file of an earlier run "
+            f"(--llm-cache; {which}); those seeds' times measure the file, not the model.")
 
 
 def _load_note(hardware: list[dict[str, Any]]) -> str | None:

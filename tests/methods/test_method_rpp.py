@@ -290,8 +290,8 @@ def test_registered_and_profiles():
     assert "Mao, Wenyu" in RPP.bibtex and "2407.17115" in RPP.bibtex
 
 
-def test_end_to_end_rerank_with_a_tiny_llm(tmp_path, monkeypatch):
-    monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "cache"))
+def _tiny_run(tmp_path, **cfg_fields):
+    """A RunConfig of rpp on ``rerank`` over a 30-user film fixture with a tiny random Llama."""
     rng = np.random.default_rng(0)
     inter = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
     for u in range(30):
@@ -300,23 +300,50 @@ def test_end_to_end_rerank_with_a_tiny_llm(tmp_path, monkeypatch):
             inter.append(f"{u}\t{i}\t4\t{1000 + t}")
     items = ["item_id:token\tmovie_title:token_seq"] + [f"{i}\tFilm {i}" for i in range(1, 61)]
     folder = tmp_path / "movies"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     (folder / "movies.inter").write_text("\n".join(inter) + "\n")
     (folder / "movies.item").write_text("\n".join(items) + "\n")
-    llm = save_tiny_llm(tmp_path / "tiny-llm")
-    res = tmp_path / "res"
-    cfg = RunConfig(methods=["rpp"], datasets=[str(folder)], tasks=["rerank+eval_users=6"],
-                    seeds=[0], llm=str(llm), backend="hf", results_dir=str(res), progress=False,
-                    method_params={"rpp": {"iterations": 2, "train_users": 4, "max_new_tokens": 8,
-                                           **FAST}})
-    assert run(cfg)
-    rec = load_result(res / "movies" / "rerank+eval_users=6" / "rpp" / "seed0.json").record
+    llm = tmp_path / "tiny-llm"
+    if not llm.exists():
+        save_tiny_llm(llm)
+    return RunConfig(methods=["rpp"], datasets=[str(folder)], tasks=["rerank+eval_users=6"],
+                     seeds=[0], llm=str(llm), backend="hf", results_dir=str(tmp_path / "res"),
+                     progress=False,
+                     method_params={"rpp": {"iterations": 2, "train_users": 4,
+                                            "max_new_tokens": 8, **FAST}},
+                     **cfg_fields)  # fmt: skip
+
+
+RERANK_RESULT = Path("res") / "movies" / "rerank+eval_users=6" / "rpp" / "seed0.json"
+
+
+def test_end_to_end_rerank_with_a_tiny_llm(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "cache"))
+    assert run(_tiny_run(tmp_path))
+    rec = load_result(tmp_path / RERANK_RESULT).record
     assert rec["users_evaluated"] == 6 and rec["backend"]["backend"] == "hf"
+    assert "cache" not in rec["backend"]  # no answer file asked for, none recorded
     fit, pred = rec["method"]["fit_info"], rec["method"]["predict_info"]
     assert len(fit["reward_curve"]) == 2 and fit["llm_calls"] >= 1
     assert pred["answers"] == 6 and pred["chat_template"] is True
     assert all(sum(h) == 6 for h in pred["chosen_options"].values())
     assert 0.0 <= pred["invalid_output_rate"] <= 1.0
+
+
+def test_a_rerun_with_an_answer_file_asks_the_llm_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "cache"))
+    answers = tmp_path / "answers.sqlite"
+    assert run(_tiny_run(tmp_path, llm_cache=str(answers)))
+    first = load_result(tmp_path / RERANK_RESULT).record
+    assert first["backend"]["cache"]["replayed"] == 0 and first["backend"]["cache"]["misses"] > 0
+    assert run(_tiny_run(tmp_path, llm_cache=str(answers), force=True))
+    again = load_result(tmp_path / RERANK_RESULT).record
+    cache = again["backend"]["cache"]
+    assert cache["misses"] == 0 and cache["replayed"] == first["backend"]["cache"]["misses"]
+    assert cache["path"] == str(answers)
+    assert again["metrics"] == first["metrics"] and again["config_hash"] == first["config_hash"]
+    fit, refit = first["method"]["fit_info"], again["method"]["fit_info"]
+    assert refit["reward_curve"] == fit["reward_curve"] and refit["llm_prompts"] == 0
 
 
 # ---- score mode: rpp-ll -----------------------------------------------------------------------

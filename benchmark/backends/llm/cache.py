@@ -4,8 +4,12 @@ LLM answers are the slow part of a run and, for greedy or seeded requests, a fun
 model and the request. :class:`CachingBackend` keys each generation or scoring request by a
 sha256 of the model's identity and the request's fields, answers repeats from the cache and
 sends only the misses to the wrapped backend, in one batch and in order. The cache lives in
-memory, or in a SQLite file when given a path, so a rerun after a crash or on another task
-reuses what was already answered.
+memory, or in a SQLite file when given a path (``--llm-cache``), so a rerun after a crash or
+on another task reuses what was already answered. A file is keyed by the weights' sha256, the
+backend, device and dtype (``info()`` less the directory), so it never answers for other
+weights that happen to sit in the same directory. Answers read back from an earlier process are
+counted (``replayed``): a result's timing then measures the cache, not the model, and its
+record says so.
 
 Requests that sample without a seed (``temperature > 0``, ``seed`` None) are never cached: a
 stored answer would turn a fresh sample into a replay. Generation from prompt embeddings passes
@@ -34,7 +38,7 @@ from benchmark.backends.llm.base import (
     ScoreResult,
 )
 
-__all__ = ["CACHE_VERSION", "CachingBackend", "request_key"]
+__all__ = ["CACHE_VERSION", "CachingBackend", "cached", "request_key"]
 
 #: part of every key: bump when a stored answer's meaning or encoding changes
 CACHE_VERSION = 1
@@ -50,6 +54,13 @@ def request_key(kind: str, model: str, request: GenerateRequest | ScoreRequest) 
                "request": dataclasses.asdict(request)}  # fmt: skip
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _identity(backend: LLMBackend) -> str:
+    """What answers a request, for a cache shared across processes: the backend's record (its
+    name, weight files with their sha256, numeric form, device, dtype) less its directory."""
+    record = {k: v for k, v in backend.info().items() if k != "model_dir"}
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def _cacheable(request: GenerateRequest | ScoreRequest) -> bool:
@@ -88,7 +99,8 @@ class _Store:
         self._db: sqlite3.Connection | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path)
+            # a long timeout: Ray workers of one machine may share the file
+            self._db = sqlite3.connect(self.path, timeout=120)
             self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, "
                              "value TEXT NOT NULL)")  # fmt: skip
             self._db.commit()
@@ -125,7 +137,8 @@ class CachingBackend(LLMBackend):
     ``path``: a SQLite file that keeps the answers across processes (None: this object's
     memory). ``model``: the identity in every key; by default ``inner``'s name and model
     directory, so a shared file never answers for another model (give one, e.g. the weights'
-    sha256, when a directory's contents may change). ``hits``/``misses`` count requests.
+    sha256, when a directory's contents may change). ``hits``/``misses`` count requests;
+    ``replayed`` the hits answered by a file entry this object did not write.
     """
 
     def __init__(
@@ -134,10 +147,14 @@ class CachingBackend(LLMBackend):
         self.inner = inner
         self.name = inner.name  # type: ignore[misc]  # recorded as the backend that answered
         self.model_dir = inner.model_dir
-        self.model = model if model is not None else f"{inner.name}:{inner.model_dir}"
+        if model is None:
+            model = _identity(inner) if path is not None else f"{inner.name}:{inner.model_dir}"
+        self.model = model
         self._store = _Store(path)
         self.hits = 0
         self.misses = 0
+        self.replayed = 0
+        self._written: set[str] = set()  # keys this object stored (not replays when hit)
 
     @property
     def tokenizer(self) -> Any:  # type: ignore[override]
@@ -178,6 +195,7 @@ class CachingBackend(LLMBackend):
             else:
                 out[i] = load(stored)
                 self.hits += 1
+                self.replayed += key not in self._written
         asked = sorted([positions[0] for positions in pending.values()] + uncached)
         self.misses += len(asked)
         self.hits += sum(len(p) - 1 for p in pending.values())  # repeats within the batch
@@ -189,6 +207,7 @@ class CachingBackend(LLMBackend):
             fresh = dict(zip(asked, results, strict=True))
             self._store.put_many({key: dump(fresh[positions[0]])
                                   for key, positions in pending.items()})  # fmt: skip
+            self._written.update(pending)
             for positions in pending.values():
                 for i in positions:
                     out[i] = fresh[positions[0]]
@@ -212,8 +231,19 @@ class CachingBackend(LLMBackend):
     def embed_ids(self, ids: Sequence[int]) -> torch.Tensor:
         return self.inner.embed_ids(ids)
 
-    def info(self) -> dict[str, Any]:
-        return self.inner.info()
+    def counts(self) -> dict[str, int]:
+        """``hits``, ``misses`` and ``replayed`` so far (subtract two to get one run's)."""
+        return {"hits": self.hits, "misses": self.misses, "replayed": self.replayed}
+
+    def info(self, since: dict[str, int] | None = None) -> dict[str, Any]:
+        """``inner``'s record; with a cache file also ``cache``: its path and the counts since
+        ``since`` (a :meth:`counts` taken when the run began)."""
+        out = self.inner.info()
+        if self._store.path is not None:
+            now, start = self.counts(), since or {}
+            out["cache"] = {"path": str(self._store.path),
+                            **{k: v - start.get(k, 0) for k, v in now.items()}}  # fmt: skip
+        return out
 
     def close(self) -> None:
         """Close the cache file and the wrapped backend (if it has anything to close)."""
@@ -221,3 +251,9 @@ class CachingBackend(LLMBackend):
         close = getattr(self.inner, "close", None)
         if close is not None:
             close()
+
+
+def cached(backend: LLMBackend) -> CachingBackend:
+    """``backend`` with a request cache: itself when it has one (a run's backend always does,
+    see ``LLMSpec.backend``), else wrapped in an in-memory one."""
+    return backend if isinstance(backend, CachingBackend) else CachingBackend(backend)

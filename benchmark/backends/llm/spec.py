@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from benchmark.backends.llm.base import LLMBackend
+from benchmark.backends.llm.cache import CachingBackend
 from benchmark.backends.llm.models import resolve_llm
 from benchmark.errors import ConfigError
 
@@ -128,6 +129,9 @@ class LLMSpec:
     show_progress: bool = False
     #: GPUs of the vLLM engine (``vllm.LLM(tensor_parallel_size=...)``); 1 for transformers
     tensor_parallel_size: int = 1
+    #: SQLite file that keeps answers across processes (``--llm-cache``); None: this run's
+    #: memory. Either way a repeated request is answered once (:class:`.cache.CachingBackend`)
+    cache: str | None = None
     _backend: LLMBackend | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -139,7 +143,9 @@ class LLMSpec:
     def for_model(self, model_dir: str | Path, **changes: Any) -> LLMSpec:
         """A new, unbuilt spec with this one's backend choice and device for another model: a
         method that trains its own LM (uem) serves it the way the run asked (``--backend``)
-        without touching the run's shared model. ``changes`` override other fields."""
+        without touching the run's shared model. ``changes`` override other fields; the answer
+        file stays the run model's (a freshly trained model's answers are not worth keeping)."""
+        changes = {"cache": None, **changes}
         return dataclasses.replace(self, model_dir=str(model_dir), _backend=None, **changes)
 
     @property
@@ -147,7 +153,7 @@ class LLMSpec:
         return self._backend is not None
 
     def backend(self) -> LLMBackend:
-        """The backend, built on first use."""
+        """The backend, built on first use, behind the request cache (repeats answered once)."""
         if self._backend is None:
             directory = resolve_llm(self.model_dir)
             name = choose_backend(self.backend_name, directory, self.device)
@@ -160,14 +166,24 @@ class LLMSpec:
                         f"{self.device}; use --backend vllm on a CUDA machine"
                     )
                 options["tensor_parallel_size"] = self.tensor_parallel_size
-            self._backend = get_backend(name, directory, device=self.device, **options)
+            built = get_backend(name, directory, device=self.device, **options)
+            self._backend = CachingBackend(built, path=self.cache)
         return self._backend
 
-    def info(self) -> dict[str, Any]:
-        """What to record with a result: what was asked for and what ran (``backend.info()``)."""
+    def cache_counts(self) -> dict[str, int]:
+        """The request cache's counts so far (none before the model is built): take them when a
+        run begins and give them to :meth:`info` when it ends."""
+        backend = self._backend
+        return backend.counts() if isinstance(backend, CachingBackend) else {}
+
+    def info(self, since: dict[str, int] | None = None) -> dict[str, Any]:
+        """What to record with a result: what was asked for and what ran (``backend.info()``);
+        with an answer file, how many of the answers since ``since`` it replayed."""
         out: dict[str, Any] = {"requested": {"backend": self.backend_name, "llm": self.model_dir}}
         if self.tensor_parallel_size > 1:
             out["requested"]["tensor_parallel_size"] = self.tensor_parallel_size
         if self._backend is not None:
-            out.update(self._backend.info())
+            backend = self._backend
+            out.update(backend.info(since) if isinstance(backend, CachingBackend)
+                       else backend.info())  # fmt: skip
         return out

@@ -178,7 +178,7 @@ def test_rows_read_bibtex_and_baseline_from_the_registry(make_result, load, regi
 
 
 def test_notes_come_in_a_fixed_order_each_once(make_result, load):
-    def edit(params, hardware):
+    def edit(params, hardware, replayed=0):
         def apply(rec):
             rec["method"]["params"] = params
             rec["environment"]["hardware"] = hardware
@@ -186,13 +186,16 @@ def test_notes_come_in_a_fixed_order_each_once(make_result, load):
                                              "max_new_tokens": 80}  # fmt: skip
             rec["backend"] = {"weights": {"files": [{"file": "w.bin", "sha256": "ab" * 32}],
                                           "form": "bf16"}}  # fmt: skip
+            if replayed:
+                rec["backend"]["cache"] = {"path": "a.sqlite", "replayed": replayed}
 
         return apply
 
     make_result("hi", 0, rate=0.6, rng_seed=1,
                 edit=edit({"lr": 1}, {"cpu": "x", "torch_threads": 1, "load_average_1m": 9.0}))
     make_result("hi", 1, rate=0.6, rng_seed=2,
-                edit=edit({"lr": 2}, {"cpu": "x", "torch_threads": 1, "load_average_1m": 9.0}))
+                edit=edit({"lr": 2}, {"cpu": "x", "torch_threads": 1, "load_average_1m": 9.0},
+                          replayed=1200))
     make_result("lo", 0, rate=0.2, rng_seed=3,
                 edit=edit({}, {"cpu": "y", "torch_threads": 1, "load_average_1m": 0.1}))
     agg = _agg(load)
@@ -213,6 +216,8 @@ def test_notes_come_in_a_fixed_order_each_once(make_result, load):
         "lo: 2 of 10 generated answers were cut by the token budget (max_new_tokens 80); the "
         "candidates they did not reach rank last in list order, so the row partly measures the "
         "budget, not the model.",
+        "hi: LLM answers read back from an answer file of an earlier run (--llm-cache; seed 1: "
+        "1,200); those seeds' times measure the file, not the model.",
         "Timings were taken with 1 torch thread(s) and a 1-minute load average of 0.1-9.0 "
         "(`environment.hardware` of each result): wall times of runs that shared the machine "
         "are inflated; `fit_cpu_seconds` in the results is steadier.",

@@ -94,3 +94,43 @@ def test_a_short_answer_from_the_backend_is_an_error():
     inner.generate = lambda requests: []  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="0 results for 1 requests"):
         CachingBackend(inner).generate([_gen("a")])
+
+
+class _Weights(FakeBackend):
+    """A fake whose record names its weights, as a real backend's does."""
+
+    def __init__(self, rule, sha, model_dir):
+        super().__init__(rule)
+        self.sha, self.model_dir = sha, Path(model_dir)
+
+    def info(self):
+        return {"backend": self.name, "model_dir": str(self.model_dir),
+                "weights": {"files": [{"file": "model.safetensors", "sha256": self.sha}]}}
+
+
+def test_a_file_is_keyed_by_the_weights_not_the_directory(tmp_path):
+    path = tmp_path / "llm.sqlite"
+    CachingBackend(_Weights(str.upper, "aaa", "/models/v1"), path=path).generate([_gen("a")])
+    moved = CachingBackend(_Weights(_refuse, "aaa", "/elsewhere"), path=path)
+    assert moved.generate([_gen("a")])[0].text == "A"  # same weights, another directory
+    retrained = CachingBackend(_Weights(str.lower, "bbb", "/models/v1"), path=path)
+    assert retrained.generate([_gen("A")])[0].text == "a"  # new weights in the old directory
+    assert retrained.misses == 1 and retrained.hits == 0
+
+
+def test_replays_from_an_earlier_process_are_counted_and_recorded(tmp_path):
+    path = tmp_path / "llm.sqlite"
+    first = CachingBackend(_Weights(str.upper, "aaa", "/m"), path=path)
+    first.generate([_gen("a"), _gen("a")])
+    first.generate([_gen("a")])
+    # repeats of this object's own answers are hits, never replays
+    assert first.counts() == {"hits": 2, "misses": 1, "replayed": 0}
+    second = CachingBackend(_Weights(_refuse, "aaa", "/m"), path=path)
+    mark = second.counts()
+    second.generate([_gen("a"), _gen("a")])
+    assert second.counts() == {"hits": 2, "misses": 0, "replayed": 2}
+    info = second.info(since=mark)
+    assert info["cache"] == {"path": str(path), "hits": 2, "misses": 0, "replayed": 2}
+    assert info["weights"]["files"][0]["sha256"] == "aaa"
+    # in memory there is nothing to replay, and nothing about a cache is recorded
+    assert "cache" not in CachingBackend(_Weights(str.upper, "aaa", "/m")).info()

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from benchmark.backends.llm import LLMSpec, spec
+from benchmark.backends.llm import GenerateRequest, LLMSpec, spec
+from benchmark.backends.llm.cache import CachingBackend
 from benchmark.backends.llm.spec import (
     BACKEND_CHOICES,
     BACKENDS,
@@ -83,3 +84,18 @@ def test_backends_never_import_the_config():
     code = ("import sys, benchmark.backends.llm, benchmark.backends.llm.spec; "
             "assert 'benchmark.config' not in sys.modules, 'config imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_run_model_answers_behind_the_request_cache(tiny_llm_dir, tmp_path):
+    answers = tmp_path / "answers.sqlite"
+    llm = LLMSpec(backend_name="hf", model_dir=str(tiny_llm_dir), cache=str(answers))
+    assert llm.cache_counts() == {}  # nothing built, nothing counted
+    backend = llm.backend()
+    assert isinstance(backend, CachingBackend) and backend.inner.name == "hf"
+    request = GenerateRequest("Hello", max_new_tokens=2)
+    mark = llm.cache_counts()
+    backend.generate([request, request])
+    assert llm.info(since=mark)["cache"] == {"path": str(answers), "hits": 1, "misses": 1,
+                                             "replayed": 0}
+    # a model a method trains itself gets no answer file of the run's
+    assert llm.for_model(tmp_path / "own").cache is None
