@@ -18,6 +18,7 @@ import numpy as np
 from benchmark.errors import ConfigError, ResultsError
 from benchmark.results import Result, load_result
 from benchmark.stats import TEST_NAMES, TESTS, bootstrap_ci, compare
+from tasks import result_kind
 
 __all__ = ["RunComparison", "compare_results", "render_comparison"]
 
@@ -56,7 +57,8 @@ def _label(res: Result) -> str:
 
 
 def _unit(res: Result) -> str:
-    return "examples" if (res.record.get("task") or {}).get("kind") == "generation" else "users"
+    """What the result's per-sample rows are ("users", "examples"), as its task kind says."""
+    return result_kind((res.record.get("task") or {}).get("kind"), res.path).unit
 
 
 def _metrics(res: Result) -> list[str]:

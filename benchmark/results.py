@@ -280,24 +280,15 @@ METRIC_TOLERANCE = 1e-9
 
 
 def recompute_metrics(result: Result) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """(``metrics``, per-unit vectors) recomputed from the sidecar's evidence: a ranking
-    result's target ranks, a generation result's hypotheses and references."""
-    record, per_user = result.record, result.per_user
-    names = list(record.get("task", {}).get("metrics") or record.get("metrics") or [])
-    if record.get("task", {}).get("kind") == "generation":
-        from benchmark.metrics.text import text_metrics
+    """(``metrics``, per-unit vectors) recomputed from the sidecar's evidence, as the result's
+    task kind does it (``tasks.result_kind``): a ranking result's target ranks, a generation
+    result's hypotheses and references."""
+    from tasks import result_kind
 
-        corpus, vectors = text_metrics(*result.texts())
-        return {m: corpus[m] for m in names}, {m: vectors[m] for m in names}
-    if "rank" not in per_user:
-        raise ResultsError(
-            f"{result.path}: its per-user file has no 'rank' array, so its metrics cannot be "
-            "checked; rerun the entry with --force"
-        )
-    from benchmark.metrics import metric_vectors
-
-    vectors = metric_vectors(np.asarray(per_user["rank"]), names)
-    return {m: float(np.mean(vectors[m])) for m in names}, vectors
+    record = result.record
+    task = record.get("task") or {}
+    names = list(task.get("metrics") or record.get("metrics") or [])
+    return result_kind(task.get("kind"), result.path).recompute(result, names)
 
 
 def check_metrics(result: Result) -> None:

@@ -1,15 +1,19 @@
 """What every task kind shares: the ``Task`` interface the runner calls, what a task is given to
-score a fitted method (``EvalContext``) and what it hands back (``Evaluation``), the requests a
-ranking method answers, and the prompt and variant-name helpers.
+score a fitted method (``EvalContext``) and what it hands back (``Evaluation``), how its written
+results are read back (``ResultKind``), the requests a ranking method answers, and the prompt
+and variant-name helpers.
 
 A task kind (``tasks.ranking.RankingTask``, ``tasks.explanation.ExplanationTask``) declares what
 it asks a method for, scores the answers with the pure functions of ``benchmark.metrics`` and
 describes its protocol, so the runner needs no per-kind code and a new kind touches ``tasks/``
-only.
+only. Its ``ResultKind`` does the same for what reads results later: re-scoring a result from
+its sidecar (``benchmark.results``), pairing units (``benchmark.compare``), the significance test
+and the protocol header of a leaderboard.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,6 +25,7 @@ from tasks.split import CHRONOLOGY_RULE, Split
 
 if TYPE_CHECKING:
     from benchmark.data.schema import Dataset
+    from benchmark.results import Result
     from methods.base import Method
     from tasks.explanation import ExplanationData
 
@@ -97,6 +102,52 @@ class Task(Protocol):
     def evaluate(self, method: Method, ctx: EvalContext) -> Evaluation: ...
 
     def protocol(self, ctx: EvalContext, evaluation: Evaluation) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class BoardFacts:
+    """What a leaderboard knows about the protocol behind one table, as plain data, for the
+    header its task kind writes (:attr:`ResultKind.header`)."""
+
+    #: the header's dataset line (name, sizes, content hash)
+    dataset: str
+    #: the protocol the seeds share, and each seed's own (splits drawn per seed differ in counts)
+    protocol: dict[str, Any]
+    protocol_by_seed: list[dict[str, Any]]
+    #: the results' ``task`` record (kind, candidates, metrics, ...)
+    task: dict[str, Any]
+    metrics: list[str]
+    #: distinct counts of evaluated and of dropped units over the results
+    evaluated: list[int]
+    dropped: list[int]
+
+
+@dataclass(frozen=True)
+class ResultKind:
+    """How results of one task kind are read back after the run, by the ``task.kind`` their
+    records carry (``tasks.result_kind``): what one per-sample row is, how the metrics are
+    recomputed from the sidecar, which significance test compares two methods on its boards,
+    and the leaderboard header lines that describe its protocol."""
+
+    #: what a row of the sidecar is, plural ("users", "examples"): the pairing unit of tests
+    unit: str
+    #: what one seed contributes to a leaderboard cell (the caption's wording)
+    per_seed_value: str
+    #: ``(result, metric names) -> (metrics, per-unit vectors)`` from the sidecar's evidence
+    recompute: Callable[[Result, Sequence[str]], tuple[dict[str, float], dict[str, np.ndarray]]]
+    #: the header lines ``(label, text)`` of a board of this kind
+    header: Callable[[BoardFacts], list[tuple[str, str]]]
+    #: the test every board of this kind uses (``benchmark.stats`` names); None: the board's
+    test: str | None = None
+
+
+def span_text(values: Sequence[int]) -> str:
+    """One number, or a range when results disagree (a leaderboard note explains why)."""
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:,}"
+    return f"{min(values):,}–{max(values):,}"
 
 
 def split_protocol(ctx: EvalContext) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,17 +53,22 @@ import pandas as pd
 
 from benchmark.data.schema import Dataset
 from benchmark.errors import ConfigError, DataError, ResultsError
+from benchmark.stats.labels import CORPUS_TEST
 from tasks.base import (
+    BoardFacts,
     EvalContext,
     Evaluation,
+    ResultKind,
     check_prompt,
     describe_prompt,
+    span_text,
     split_protocol,
     variant_name,
 )
 from tasks.split import Split
 
 if TYPE_CHECKING:
+    from benchmark.results import Result
     from methods.base import Method
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -383,3 +389,69 @@ def prepare(dataset: Dataset, split: Split | None, seed: int,
         no_train = np.fromiter((p in held for p in pairs), dtype=bool, count=len(examples))
     parts = split_examples(examples, seed, task.ratios, no_train=no_train)
     return ExplanationData(examples=examples, parts=parts)
+
+
+# ---- reading explanation results back --------------------------------------------------------
+
+
+def recompute_generation(result: Result, names: Sequence[str]) -> tuple[dict[str, float], dict]:
+    """A generation result's corpus metrics and per-example vectors from its sidecar's texts."""
+    from benchmark.metrics.text import text_metrics
+
+    corpus, vectors = text_metrics(*result.texts())
+    return {m: corpus[m] for m in names}, {m: vectors[m] for m in names}
+
+
+def _parts(values: dict[str, Any], fmt: str) -> str:
+    """``{"valid": x, "test": y}`` of one seed's protocol as "valid x, test y"."""
+    return ", ".join(f"{k} {fmt.format(values[k])}" for k in ("valid", "test") if k in values)
+
+
+def generation_header(facts: BoardFacts) -> list[tuple[str, str]]:
+    """The protocol lines of an explanation board: split rule, checks of the split over the
+    seeds, and what each metric column is."""
+    from benchmark.metrics.text import TEXT_METRICS
+
+    p = facts.protocol
+    items = [
+        ("Dataset", facts.dataset),
+        ("Split", str(p.get("split"))),
+        ("Examples evaluated", span_text(facts.evaluated)),
+    ]
+    seeds = facts.protocol_by_seed or [p]
+    if "duplicates_collapsed" in p:
+        items.append(("Duplicates", f"{p['duplicates_collapsed']:,} reviews repeated an earlier "
+                      "(user, text) example and were folded into it"))
+    if all("verbatim_overlap" in s for s in seeds):
+        worst = {k: max(s["verbatim_overlap"].get(k, 0.0) for s in seeds)
+                 for k in ("valid", "test")}
+        items.append(("Verbatim overlap", "share of references equal to a training reference "
+                      "(case/space-normalised), largest over seeds: " + _parts(worst, "{:.1%}")))
+    else:
+        items.append(("Verbatim overlap", "not measured by these results' split"))
+    if all("users_without_training" in s for s in seeds):
+        cold = {k: span_text(sorted({s["users_without_training"][k] for s in seeds}))
+                for k in ("valid", "test")}
+        items.append(("Cold users", "evaluated examples whose user has no training "
+                      "explanation: " + _parts(cold, "{}") + " (over seeds); every evaluated "
+                      "item has one"))
+    for metric in facts.metrics:
+        if metric in TEXT_METRICS:
+            items.append((metric, TEXT_METRICS[metric]))
+    items.append((
+        "Significance",
+        "each column's own statistic is tested (the table's corpus BLEU, not smoothed "
+        "sentence BLEU), by approximate randomization over the test examples",
+    ))
+    return items
+
+
+#: how explanation results (``task.kind`` generation) are read back: the columns are corpus
+#: statistics, so every board tests them by corpus-level approximate randomization
+GENERATION_RESULTS = ResultKind(
+    unit="examples",
+    per_seed_value="each column's value on that seed's test examples (corpus BLEU, mean ROUGE)",
+    recompute=recompute_generation,
+    header=generation_header,
+    test=CORPUS_TEST,
+)

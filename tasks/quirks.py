@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmark.data.schema import Dataset
+from benchmark.data.schema import TITLES_IDGENREC, Dataset
 from tasks.split import MIN_INTERACTIONS
 
 #: how the chronology orders interactions with equal timestamps (see ``benchmark.data.schema``)
@@ -52,3 +52,21 @@ def data_quirks(dataset: Dataset, *, targets_in_history: int, n_evaluated: int) 
         "test_in_history": targets_in_history / n_evaluated if n_evaluated else 0.0,
         "titles": dataset.titles_origin,
     }
+
+
+def describe_quirks(q: dict[str, Any] | None) -> str:
+    """The record of :func:`data_quirks` as a leaderboard header line: ties at the split
+    points, re-consumed test items, where titles came from."""
+    if not q:
+        return "not recorded by these results (they predate the record)"
+    text = (f"{q['test_ties_previous']:.1%} of users' test and {q['valid_ties_previous']:.1%} of "
+            f"their validation interactions share a timestamp with the one before, so "
+            f"{q['tie_break']} decides which is the target")
+    if q.get("test_in_history"):
+        text += f"; {q['test_in_history']:.1%} of test items are already in the user's history"
+    titles = q.get("titles")
+    if titles:
+        text += f"; item titles: {titles}"
+        if titles == TITLES_IDGENREC:
+            text += " (LLM methods read these ids as titles)"
+    return text

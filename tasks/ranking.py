@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from benchmark.errors import ConfigError
+from benchmark.errors import ConfigError, ResultsError
 from benchmark.metrics import (
     DEFAULT_METRICS,
     metric_vectors,
@@ -24,18 +25,21 @@ from benchmark.metrics import (
 )
 from benchmark.preflight import check_candidates, check_user_sample
 from tasks.base import (
+    BoardFacts,
     EvalContext,
     EvalRequests,
     Evaluation,
+    ResultKind,
     check_eval_users,
     check_prompt,
     describe_prompt,
     parse_variant,
+    span_text,
     split_protocol,
     variant_name,
 )
 from tasks.leak import leak_audit
-from tasks.quirks import data_quirks
+from tasks.quirks import data_quirks, describe_quirks
 from tasks.sampling import (
     USER_SAMPLE_RULE,
     USER_SAMPLE_SEED,
@@ -48,6 +52,7 @@ from tasks.split import SPLIT_RULE, Split
 
 if TYPE_CHECKING:
     from benchmark.data.schema import Dataset
+    from benchmark.results import Result
     from methods.base import Method
 
 #: how a target's rank treats items scored equal to it, as recorded in every ranking result
@@ -388,3 +393,62 @@ def _file_record(path: Path, results_dir: Path) -> dict[str, str]:
         "path": str(path.relative_to(results_dir)),
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
     }
+
+
+# ---- reading ranking results back ------------------------------------------------------------
+
+
+def recompute_ranking(result: Result, names: Sequence[str]) -> tuple[dict[str, float], dict]:
+    """A ranking result's metrics and per-user vectors from its sidecar's target ranks."""
+    if "rank" not in result.per_user:
+        raise ResultsError(
+            f"{result.path}: its per-user file has no 'rank' array, so its metrics cannot be "
+            "checked; rerun the entry with --force"
+        )
+    vectors = metric_vectors(np.asarray(result.per_user["rank"]), list(names))
+    return {m: float(np.mean(vectors[m])) for m in names}, vectors
+
+
+def describe_candidates(task: dict[str, Any], protocol: dict[str, Any]) -> str:
+    """What a board's targets were ranked against, as its header says it."""
+    if task.get("kind") == "candidates":
+        text = f"{task.get('n_candidates')} per user"
+    else:
+        text = "full catalogue"
+    if protocol.get("candidates"):
+        text += f" ({protocol['candidates']})"
+    if task.get("mask_history"):
+        text += "; items in the user's history are masked"
+    return text
+
+
+def ranking_header(facts: BoardFacts) -> list[tuple[str, str]]:
+    """The protocol lines of a ranking board."""
+    p = facts.protocol
+    items = [
+        ("Dataset", facts.dataset),
+        ("Split", str(p.get("split"))),
+        ("Chronology", str(p.get("chronology"))),
+        ("Candidates", describe_candidates(facts.task, p)),
+        ("Item ids", str(p.get("id_indexing"))),
+        ("Metric ties", METRIC_TIE_RULE),
+        ("Users evaluated", span_text(facts.evaluated)),
+        ("Users dropped", span_text(facts.dropped)),
+        ("Data quirks", describe_quirks(p.get("data_quirks"))),
+    ]
+    audit = p.get("leak_audit") or {}
+    if "test_max_id_plus_one" in audit:
+        items.append((
+            "Leak audit",
+            f"{audit['test_max_id_plus_one']:.2%} of test targets are the largest history id + 1",
+        ))
+    return items
+
+
+#: how ranking results (``task.kind`` full or candidates) are read back
+RANKING_RESULTS = ResultKind(
+    unit="users",
+    per_seed_value="each metric's mean over users",
+    recompute=recompute_ranking,
+    header=ranking_header,
+)

@@ -38,7 +38,8 @@ import numpy as np
 from benchmark.cite import method_attribute
 from benchmark.errors import ConfigError, ResultsError, UnknownNameError
 from benchmark.results import Result
-from benchmark.stats import TESTS, compare, holm
+from benchmark.stats import CORPUS_RESAMPLES, CORPUS_TEST, TESTS, compare, holm
+from tasks import result_kind
 
 __all__ = [
     "Cell",
@@ -70,10 +71,6 @@ PROTOCOL_FIELDS: tuple[tuple[str, str], ...] = (
     ("task", "metrics"),
 )
 
-#: the test of generation boards, and its resamples (the smallest p is 1 / (R + 1), small enough
-#: to survive Holm over a few hundred comparisons)
-CORPUS_TEST = "corpus-randomization"
-CORPUS_RESAMPLES = 20_000
 
 # a..z then A..Z: single characters keep "ab" unambiguous as two markers.
 _LETTERS = string.ascii_lowercase + string.ascii_uppercase
@@ -377,8 +374,7 @@ def _build_one(
     if not metrics:
         raise ResultsError(f"{group[0].path}: task.metrics is empty; nothing to tabulate")
     main_metric = PREFERRED_MAIN_METRIC if PREFERRED_MAIN_METRIC in metrics else metrics[0]
-    if first["task"].get("kind") == "generation":
-        test = CORPUS_TEST
+    test = result_kind(first["task"].get("kind"), group[0].path).test or test
 
     agg = _aggregate(group, metrics, main_metric)
     comparisons, pair_notes = _compare_pairs(agg, metrics, test, test_options, key)

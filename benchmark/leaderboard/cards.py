@@ -22,6 +22,7 @@ from tabulate import tabulate
 from benchmark.config import field_default, flag_of
 from benchmark.leaderboard.build import Leaderboard, Row
 from benchmark.results import Result
+from tasks import result_kind
 
 __all__ = ["card_link", "card_path", "render_card"]
 
@@ -183,7 +184,7 @@ def _date(unix: Any) -> str:
 
 
 def _results_section(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> list[str]:
-    unit = "Examples" if lb.task_info.get("kind") == "generation" else "Users"
+    unit = result_kind(lb.task_info.get("kind"), lb.task).unit.capitalize()
     headers = ["Seed", *lb.metrics, "Fit (s)", "Predict (s)", "Peak mem (MB)", unit]
     body = []
     for res in runs:

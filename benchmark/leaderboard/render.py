@@ -15,16 +15,12 @@ from typing import Any
 
 from tabulate import tabulate
 
-from benchmark.data.schema import TITLES_IDGENREC
-from benchmark.leaderboard.build import (
-    CORPUS_RESAMPLES,
-    CORPUS_TEST,
-    Leaderboard,
-    Row,
-)
+from benchmark.leaderboard.build import Leaderboard, Row
 from benchmark.leaderboard.cards import card_link
 from benchmark.leaderboard.charts import charts_for
-from benchmark.stats import TEST_NAMES
+from benchmark.stats import CORPUS_RESAMPLES, CORPUS_TEST, TEST_NAMES
+from tasks import result_kind
+from tasks.base import BoardFacts
 from tasks.ranking import METRIC_TIE_RULE
 
 __all__ = [
@@ -71,35 +67,9 @@ def _seeds(row: Row) -> str:
     return ", ".join(str(s) for s in row.seeds)
 
 
-def _span(values: list[int]) -> str:
-    """One number, or a range when results disagree (a note explains why)."""
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:,}"
-    return f"{min(values):,}–{max(values):,}"
-
-
-def _candidates(lb: Leaderboard) -> str:
-    task, proto = lb.task_info, lb.protocol
-    if task.get("kind") == "candidates":
-        text = f"{task.get('n_candidates')} per user"
-        if proto.get("candidates"):
-            text += f" ({proto['candidates']})"
-    else:
-        text = "full catalogue"
-        if proto.get("candidates"):
-            text += f" ({proto['candidates']})"
-    if task.get("mask_history"):
-        text += "; items in the user's history are masked"
-    return text
-
-
 def _per_seed_value(lb: Leaderboard) -> str:
-    """What one seed contributes to a cell."""
-    if lb.task_info.get("kind") == "generation":
-        return "each column's value on that seed's test examples (corpus BLEU, mean ROUGE)"
-    return "each metric's mean over users"
+    """What one seed contributes to a cell, as the board's task kind says."""
+    return result_kind(lb.task_info.get("kind"), lb.task).per_seed_value
 
 
 def _test_caption(lb: Leaderboard) -> str:
@@ -119,96 +89,21 @@ def _test_caption(lb: Leaderboard) -> str:
     )
 
 
-def _generation_items(lb: Leaderboard, dataset: str) -> list[tuple[str, str]]:
-    """Header of a text-generation leaderboard: split rule and what each metric column is."""
-    from benchmark.metrics.text import TEXT_METRICS
-
-    p = lb.protocol
-    items = [
-        ("Dataset", dataset),
-        ("Split", str(p.get("split"))),
-        ("Examples evaluated", _span(lb.users_evaluated)),
-    ]
-    seeds = list(lb.protocol_by_seed.values()) or [p]
-    if "duplicates_collapsed" in p:
-        items.append(("Duplicates", f"{p['duplicates_collapsed']:,} reviews repeated an earlier "
-                      "(user, text) example and were folded into it"))
-    if all("verbatim_overlap" in s for s in seeds):
-        worst = {k: max(s["verbatim_overlap"].get(k, 0.0) for s in seeds)
-                 for k in ("valid", "test")}
-        items.append(("Verbatim overlap", "share of references equal to a training reference "
-                      "(case/space-normalised), largest over seeds: " + _parts(worst, "{:.1%}")))
-    else:
-        items.append(("Verbatim overlap", "not measured by these results' split"))
-    if all("users_without_training" in s for s in seeds):
-        cold = {k: _span(sorted({s["users_without_training"][k] for s in seeds}))
-                for k in ("valid", "test")}
-        items.append(("Cold users", "evaluated examples whose user has no training "
-                      "explanation: " + _parts(cold, "{}") + " (over seeds); every evaluated "
-                      "item has one"))
-    for metric in lb.metrics:
-        if metric in TEXT_METRICS:
-            items.append((metric, TEXT_METRICS[metric]))
-    items.append((
-        "Significance",
-        "each column's own statistic is tested (the table's corpus BLEU, not smoothed "
-        "sentence BLEU), by approximate randomization over the test examples",
-    ))
-    if lb.git_commits:
-        items.append(("Code", ", ".join(c[:12] for c in lb.git_commits)))
-    return items
-
-
-def _parts(values: dict[str, Any], fmt: str) -> str:
-    """``{"valid": x, "test": y}`` of one seed's protocol as "valid x, test y"."""
-    return ", ".join(f"{k} {fmt.format(values[k])}" for k in ("valid", "test") if k in values)
-
-
-def _quirks(q: dict[str, Any] | None) -> str:
-    """What in the data changes a table's meaning (``protocol.data_quirks``, see
-    ``tasks.quirks``): ties at the split points, re-consumed test items, where titles came
-    from."""
-    if not q:
-        return "not recorded by these results (they predate the record)"
-    text = (f"{q['test_ties_previous']:.1%} of users' test and {q['valid_ties_previous']:.1%} of "
-            f"their validation interactions share a timestamp with the one before, so "
-            f"{q['tie_break']} decides which is the target")
-    if q.get("test_in_history"):
-        text += f"; {q['test_in_history']:.1%} of test items are already in the user's history"
-    titles = q.get("titles")
-    if titles:
-        text += f"; item titles: {titles}"
-        if titles == TITLES_IDGENREC:
-            text += " (LLM methods read these ids as titles)"
-    return text
-
-
 def _protocol_items(lb: Leaderboard) -> list[tuple[str, str]]:
-    p, d = lb.protocol, lb.dataset
+    """The header: the lines the board's task kind writes about its protocol, then the code."""
+    d = lb.dataset
     chash = str(d.get("content_hash") or "")[:12]
-    dataset = (
-        f"{d.get('name')} ({d.get('n_users', 0):,} users, {d.get('n_items', 0):,} items, "
-        f"{d.get('n_interactions', 0):,} interactions), content hash {chash}"
+    facts = BoardFacts(
+        dataset=(f"{d.get('name')} ({d.get('n_users', 0):,} users, {d.get('n_items', 0):,} "
+                 f"items, {d.get('n_interactions', 0):,} interactions), content hash {chash}"),
+        protocol=lb.protocol,
+        protocol_by_seed=list(lb.protocol_by_seed.values()),
+        task=lb.task_info,
+        metrics=list(lb.metrics),
+        evaluated=list(lb.users_evaluated),
+        dropped=list(lb.users_dropped),
     )
-    if lb.task_info.get("kind") == "generation":
-        return _generation_items(lb, dataset)
-    items = [
-        ("Dataset", dataset),
-        ("Split", str(p.get("split"))),
-        ("Chronology", str(p.get("chronology"))),
-        ("Candidates", _candidates(lb)),
-        ("Item ids", str(p.get("id_indexing"))),
-        ("Metric ties", METRIC_TIE_RULE),
-        ("Users evaluated", _span(lb.users_evaluated)),
-        ("Users dropped", _span(lb.users_dropped)),
-    ]
-    items.append(("Data quirks", _quirks(p.get("data_quirks"))))
-    audit = p.get("leak_audit") or {}
-    if "test_max_id_plus_one" in audit:
-        items.append((
-            "Leak audit",
-            f"{audit['test_max_id_plus_one']:.2%} of test targets are the largest history id + 1",
-        ))
+    items = result_kind(lb.task_info.get("kind"), lb.task).header(facts)
     if lb.git_commits:
         items.append(("Code", ", ".join(c[:12] for c in lb.git_commits)))
     return items

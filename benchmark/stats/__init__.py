@@ -6,7 +6,7 @@ Inputs are per-user metric vectors of two systems, paired by position. See
 """
 
 from benchmark.stats.bootstrap import bootstrap_ci
-from benchmark.stats.labels import TEST_NAMES
+from benchmark.stats.labels import CORPUS_RESAMPLES, CORPUS_TEST, TEST_NAMES
 from benchmark.stats.multiple import holm, holm_reject
 from benchmark.stats.paired import (
     TESTS,
@@ -19,6 +19,8 @@ from benchmark.stats.paired import (
 )
 
 __all__ = [
+    "CORPUS_RESAMPLES",
+    "CORPUS_TEST",
     "TESTS",
     "TEST_NAMES",
     "TestResult",
