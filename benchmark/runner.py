@@ -165,12 +165,13 @@ class Runner:
             task = task.with_options(options)
             tasks[task.name] = task
         for mname, cls in methods.items():
-            unable = [t.name for t in tasks.values() if t.kind not in cls.task_kinds]
+            unable = [t for t in tasks.values() if t.kind not in cls.task_kinds]
             if unable:
-                able = [m for m in METHODS if "generation" in METHODS.get(m).task_kinds]
+                kinds = {t.kind for t in unable}
+                able = [m for m in METHODS if kinds <= METHODS.get(m).task_kinds]
                 raise ConfigError(
-                    f"method {mname!r} cannot answer task(s) {unable} (it handles "
-                    f"{', '.join(sorted(cls.task_kinds))}). Methods that generate text: "
+                    f"method {mname!r} cannot answer task(s) {[t.name for t in unable]} (it "
+                    f"handles {', '.join(sorted(cls.task_kinds))}). Methods that can: "
                     f"{', '.join(able) or 'none yet'}."
                 )
             wording = [t.name for t in tasks.values() if t.prompt not in cls.prompt_variants]

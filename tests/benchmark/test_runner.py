@@ -225,8 +225,13 @@ def test_explanation_task_runs_generation_methods(reviews_file, tmp_path):
 def test_ranking_methods_refuse_generation_and_vice_versa(reviews_file, toy_dir, tmp_path):
     from benchmark.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="cannot answer task"):
+    with pytest.raises(ConfigError, match="cannot answer task") as err:
         run(config(reviews_file, tmp_path, methods=["pop"], tasks=["explanation"]))
+    assert "Methods that can: item-expl, p5," in str(err.value) and "user-copy" in str(err.value)
+    with pytest.raises(ConfigError, match="cannot answer task") as err:
+        run(config(reviews_file, tmp_path, methods=["user-copy"], tasks=["sequential"]))
+    able = str(err.value).split("Methods that can: ")[1]
+    assert "pop" in able and "sasrec" in able and "item-expl" not in able  # ranking methods
     with pytest.raises(ConfigError, match="no review text"):
         run(config(toy_dir, tmp_path, methods=["item-expl"], tasks=["explanation"]))
     assert not (tmp_path / "res").exists()
