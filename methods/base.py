@@ -44,7 +44,8 @@ class FitContext:
     #: the tasks the run will evaluate, so multitask methods can tell which to learn
     task_names: tuple[str, ...] = ()
     #: the run's LLM (``--backend``/``--llm``), built on first ``llm.backend()`` call; methods
-    #: that use an LLM set ``uses_llm = True`` so the harness records which one answered
+    #: whose answers come from it set ``uses_llm = True`` so the harness records which one
+    #: answered (uem only borrows the ``--backend`` choice for a check on its own LM)
     llm: LLMSpec | None = None
 
 
