@@ -35,6 +35,7 @@ from benchmark.preflight import check_results_dir
 from benchmark.results import Timing, dataset_key, make_record, result_paths, write_result
 from benchmark.resume import is_finished, read_entry, sidecar_problem
 from methods import METHODS, FitContext, Method
+from methods.checkpoint import EpochCheckpoint
 from tasks import TASKS, EvalContext, Task
 from tasks.base import parse_variant
 from tasks.explanation import build_examples
@@ -68,6 +69,20 @@ def entry_config(cfg: RunConfig, ds: Dataset, task: Task, method: str, seed: int
         **({"backbone": cfg.backbone} if cfg.backbone is not None else {}),
         **llm_entry(cfg, method),
     }
+
+
+def fit_config(
+    cfg: RunConfig, ds: Dataset, tasks: dict[str, Task], method: str, seed: int
+) -> dict[str, Any]:
+    """What determines one fit (the entry config less its task, plus every task the fit
+    serves, which multitask methods read): its hash names the fit's epoch checkpoint."""
+    entry = entry_config(cfg, ds, next(iter(tasks.values())), method, seed)
+    del entry["task"]
+    return {**entry, "tasks": [t.describe() for t in tasks.values()]}
+
+
+#: folder, under a dataset's results, of the epoch checkpoints of unfinished fits
+CHECKPOINTS = ".checkpoints"
 
 
 # ---- LLM methods: --backend / --llm ---------------------------------------------------------
@@ -384,17 +399,22 @@ class Runner:
             raise ResultsError(f"{ds.name}: no user has the 3 interactions a split needs")
         explanation = prepare_explanation(data, split, seed) if _has_review_text(data) else None
         method = method_cls(profile=cfg.profile, **self._params(method_cls))
+        key = dataset_key(ds.name, cfg.id_indexing)
+        fit_hash = stable_hash(fit_config(cfg, ds, tasks, method_cls.name, seed))[:16]
+        checkpoint = EpochCheckpoint(self.results_dir / key / CHECKPOINTS
+                                     / f"{method_cls.name}-seed{seed}-{fit_hash}.pt")  # fmt: skip
+        if cfg.force:
+            checkpoint.clear()  # --force starts every fit over
         ctx = FitContext(
             dataset=data, split=split, seed=seed, profile=cfg.profile, device=device,
             show_progress=cfg.progress, explanation=explanation, task_names=tuple(tasks),
-            llm=llm,
+            llm=llm, checkpoint=checkpoint,
         )
         with PeakMemory(device) as fit_mem:
             t0, c0 = time.perf_counter(), time.process_time()
             method.fit(ctx)
             fit_seconds = time.perf_counter() - t0
             fit_cpu_seconds = time.process_time() - c0
-        key = dataset_key(ds.name, cfg.id_indexing)
         paths = []
         for name, task in tasks.items():
             json_path, _ = result_paths(self.results_dir, key, name, method_cls.name, seed)
@@ -429,6 +449,7 @@ class Runner:
                 backend=llm.info(since=llm_counts) if uses_llm(method_cls.name) else None,
             )
             paths.append(write_result(self.results_dir, record, evaluation.per_user))
+        checkpoint.clear()  # every result of the fit is written: nothing left to resume
         return paths
 
 

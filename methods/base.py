@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from benchmark.data.schema import Dataset
 from methods.params import Params, unknown_message
 from tasks.explanation import ExplanationData
 from tasks.split import Split
+
+if TYPE_CHECKING:
+    from methods.checkpoint import EpochCheckpoint
 
 
 @dataclass
@@ -47,6 +50,10 @@ class FitContext:
     #: whose answers come from it set ``uses_llm = True`` so the harness records which one
     #: answered (uem only borrows the ``--backend`` choice for a check on its own LM)
     llm: LLMSpec | None = None
+    #: where a method that trains for epochs saves its state after each one (None: nowhere);
+    #: a checkpoint found there at the start is a killed fit of the same configuration, to be
+    #: continued (``methods.training.train_epochs``)
+    checkpoint: EpochCheckpoint | None = None
 
 
 class Method(ABC):

@@ -11,10 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+#: why a fit stopped (``EarlyStopping.stop_reason``)
+STOP_REASONS = ("patience", "cap")
+
 
 class EarlyStopping:
     """Call ``step`` after each epoch's validation; ``best_state`` holds the best epoch's
     snapshot (whatever ``snapshot()`` returned then)."""
+
+    #: the fields an epoch checkpoint stores (``state_dict``)
+    _FIELDS = ("patience", "best", "best_epoch", "best_state", "bad_epochs", "stopped_early",
+               "epochs")  # fmt: skip
 
     def __init__(self, patience: int | None) -> None:
         self.patience = patience
@@ -24,6 +31,8 @@ class EarlyStopping:
         self.bad_epochs = 0
         self.stopped_early = False
         self.epochs = 0  # the last epoch stepped: how many were run
+        #: the epoch a resumed fit continued after (0: it ran from the start)
+        self.resumed_from = 0
 
     def step(self, epoch: int, score: float, snapshot: Callable[[], Any]) -> bool:
         """Record ``epoch``'s validation ``score``; True when training should stop."""
@@ -35,3 +44,25 @@ class EarlyStopping:
         self.bad_epochs += 1
         self.stopped_early = self.patience is not None and self.bad_epochs >= self.patience
         return self.stopped_early
+
+    @property
+    def stop_reason(self) -> str:
+        """``patience`` (no improvement for ``patience`` epochs) or ``cap`` (the epoch limit)."""
+        return "patience" if self.stopped_early else "cap"
+
+    @property
+    def improving_at_cap(self) -> bool:
+        """Stopped by the cap while its own rule still expected improvement: the best epoch is
+        the last one (``patience`` None), or within the last ``patience`` epochs. Such a fit
+        measures its budget more than its method."""
+        if self.stopped_early or self.epochs == 0:
+            return False
+        return self.epochs - self.best_epoch < (self.patience or 1)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything ``step`` depends on, for an epoch checkpoint."""
+        return {k: getattr(self, k) for k in self._FIELDS}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k in self._FIELDS:
+            setattr(self, k, state[k])

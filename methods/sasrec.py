@@ -255,9 +255,10 @@ class SASRec(Method):
 
         run = fit_windows("sasrec", net, optim, batch_loss, self.score_all, split, params=p,
                           n_windows=len(inputs), n_positions=n_positions, rng=rng,
-                          show_progress=ctx.show_progress)  # fmt: skip
+                          show_progress=ctx.show_progress, checkpoint=ctx.checkpoint)  # fmt: skip
         self.fit_info = {
             **run.summary(),
+            "history": run.history,
             "n_parameters": sum(t.numel() for t in net.parameters()),
             "train_windows": len(inputs),
             "train_positions": n_positions,

@@ -28,6 +28,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from benchmark.metrics.ranking import ScoreAll, metric_vectors, rank_full_catalogue
+from methods.checkpoint import EpochCheckpoint, global_rng_state, set_global_rng_state
 from methods.early_stopping import EarlyStopping
 from tasks.split import Split
 
@@ -52,18 +53,58 @@ def train_epochs(
     run_epoch: Callable[[int], float],
     snapshot: Callable[[], Any],
     restore: Callable[[Any], Any],
+    *,
+    checkpoint: EpochCheckpoint | None = None,
+    training_state: Callable[[], dict[str, Any]] | None = None,
+    load_training_state: Callable[[dict[str, Any]], None] | None = None,
 ) -> EarlyStopping:
     """Call ``run_epoch(epoch)`` (train one epoch, return its validation score, higher is
     better) for epochs 1..``max_epochs`` until ``patience`` epochs bring no improvement, then
     ``restore`` the best epoch's ``snapshot()``. The returned stopper says which epoch that was
-    (``best_epoch``, ``best``), how many ran (``epochs``) and whether it ``stopped_early``."""
+    (``best_epoch``, ``best``), how many ran (``epochs``), why it stopped (``stop_reason``) and
+    whether it was still improving at the cap (``improving_at_cap``).
+
+    With a ``checkpoint``, the state after each epoch (``training_state()``, the stopper, the
+    global random states) is saved, and a checkpoint found at the start is loaded
+    (``load_training_state``) and the loop continues after its epoch: given the same setup, the
+    fit ends as an uninterrupted one would (``stopper.resumed_from`` says where it picked up).
+    """
     stopper = EarlyStopping(patience)
-    for epoch in range(1, max_epochs + 1):
-        if stopper.step(epoch, run_epoch(epoch), snapshot):
+    first, stopped = 1, False
+    if checkpoint is not None:
+        if training_state is None or load_training_state is None:
+            raise ValueError("a checkpoint needs training_state and load_training_state")
+        saved = checkpoint.load()
+        if saved is not None:
+            load_training_state(saved["method"])
+            stopper.load_state_dict(saved["stopper"])
+            set_global_rng_state(saved["rng"])
+            first, stopped = saved["epoch"] + 1, saved["stopped"]
+            stopper.resumed_from = saved["epoch"]
+    for epoch in range(first, max_epochs + 1):
+        if stopped:
             break
+        stopped = stopper.step(epoch, run_epoch(epoch), snapshot)
+        if checkpoint is not None:
+            assert training_state is not None
+            checkpoint.save({"epoch": epoch, "stopped": stopped, "method": training_state(),
+                             "stopper": stopper.state_dict(), "rng": global_rng_state()})
     if stopper.best_state is not None:
         restore(stopper.best_state)
     return stopper
+
+
+def stop_info(stopper: EarlyStopping) -> dict[str, Any]:
+    """The ``fit_info`` entries of every epoch-trained method about how its fit ended."""
+    return {
+        "epochs": stopper.epochs,
+        "patience": stopper.patience,
+        "stop_reason": stopper.stop_reason,
+        "improving_at_cap": stopper.improving_at_cap,
+        "stopped_early": stopper.stopped_early,
+        "best_epoch": stopper.best_epoch,
+        **({"resumed_from_epoch": stopper.resumed_from} if stopper.resumed_from else {}),
+    }
 
 
 @dataclass
@@ -80,12 +121,10 @@ class WindowTraining:
 
     def summary(self) -> dict[str, Any]:
         """The ``fit_info`` entries every window-trained method reports: the epochs run and
-        selected, and their time."""
+        selected, why it stopped, and their time (over all sittings of a resumed fit)."""
         seconds = self.epoch_seconds
         return {
-            "epochs": self.stopper.epochs,
-            "stopped_early": self.stopper.stopped_early,
-            "best_epoch": self.stopper.best_epoch,
+            **stop_info(self.stopper),
             "best_valid_ndcg@10": self.stopper.best,
             "seconds_per_epoch": float(np.mean(seconds)) if seconds else 0.0,
             "fit_seconds": float(sum(seconds)),
@@ -105,6 +144,7 @@ def fit_windows(
     n_positions: int,
     rng: np.random.Generator,
     show_progress: bool,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> WindowTraining:
     """Train ``net`` on ``n_windows`` training windows with early stopping on validation
     NDCG@10 (all users, ``score_all``), restore the best epoch and leave ``net`` in eval mode.
@@ -113,6 +153,7 @@ def fit_windows(
     ``patience``. Each epoch draws a permutation from ``rng`` and takes one ``optim`` step per
     ``batch_size`` rows of it; ``batch_loss(rows)`` returns the batch's mean loss and the number
     of positions it averages over (the weight of the batch in the epoch's reported loss).
+    With a ``checkpoint`` each epoch's state is saved and a killed fit resumes from it.
     """
     batch_size, eval_batch_size = params["batch_size"], params["eval_batch_size"]
     valid_hist = split.histories("valid")
@@ -148,12 +189,28 @@ def fit_windows(
             )
         return ndcg
 
+    def training_state() -> dict[str, Any]:
+        return {"net": net.state_dict(), "optim": optim.state_dict(),
+                "rng": rng.bit_generator.state, "history": history,
+                "epoch_seconds": epoch_seconds, "train_seconds": train_seconds}  # fmt: skip
+
+    def load_training_state(state: dict[str, Any]) -> None:
+        nonlocal train_seconds
+        net.load_state_dict(state["net"])
+        optim.load_state_dict(state["optim"])
+        rng.bit_generator.state = state["rng"]
+        history[:], epoch_seconds[:] = state["history"], state["epoch_seconds"]
+        train_seconds = state["train_seconds"]
+
     stopper = train_epochs(
         params["max_epochs"],
         params["patience"],
         run_epoch,
         lambda: copy.deepcopy(net.state_dict()),
         net.load_state_dict,
+        checkpoint=checkpoint,
+        training_state=training_state,
+        load_training_state=load_training_state,
     )
     net.eval()
     return WindowTraining(stopper, history, epoch_seconds, train_seconds)

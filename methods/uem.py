@@ -241,7 +241,7 @@ class UEM(Method):
 
         run = fit_windows("uem", net, optim, batch_loss, self.score_all, split, params=p,
                           n_windows=len(inputs), n_positions=n_positions, rng=rng,
-                          show_progress=ctx.show_progress)  # fmt: skip
+                          show_progress=ctx.show_progress, checkpoint=ctx.checkpoint)  # fmt: skip
         info = run.summary()
         info["fit_seconds"] += encode_seconds
         self.fit_info = {

@@ -1,5 +1,6 @@
 """End-to-end runs of the harness on a small dataset written in RecBole's atomic format."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -354,3 +355,38 @@ def test_explanation_baselines_answer_every_prompt_wording(reviews_file, tmp_pat
     seen, unseen = (load_result(p) for p in written)
     assert unseen.record["task"]["name"] == "explanation+prompt=unseen"
     assert np.array_equal(seen.per_user["hypothesis"], unseen.per_user["hypothesis"])
+
+
+def test_a_killed_fit_resumes_from_its_checkpoint_and_cleans_up(toy_dir, tmp_path, monkeypatch):
+    import methods.training as training
+
+    real, calls = training.valid_ndcg, []
+
+    def dies_in_epoch_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    tiny = {"hidden": 8, "n_layers": 1, "n_heads": 1, "inner": 16, "max_len": 6,
+            "max_epochs": 3, "patience": None}  # fmt: skip
+    cfg = config(toy_dir, tmp_path, methods=["sasrec"], seeds=[0], tasks=["sequential"],
+                 method_params={"sasrec": tiny})  # fmt: skip
+    monkeypatch.setattr(training, "valid_ndcg", dies_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    (saved,) = (tmp_path / "res").glob("*/.checkpoints/sasrec-seed0-*.pt")
+    monkeypatch.setattr(training, "valid_ndcg", real)
+    (path,) = run(cfg)  # the same command again
+    info = load_result(path).record["method"]["fit_info"]
+    assert info["resumed_from_epoch"] == 1 and info["epochs"] == 3
+    assert not saved.exists()  # the result is written: the checkpoint is gone
+    # --force ignores (and removes) a checkpoint: the fit starts over
+    calls.clear()
+    monkeypatch.setattr(training, "valid_ndcg", dies_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run(dataclasses.replace(cfg, force=True))
+    assert saved.exists()
+    monkeypatch.setattr(training, "valid_ndcg", real)
+    (path,) = run(dataclasses.replace(cfg, force=True))
+    assert "resumed_from_epoch" not in load_result(path).record["method"]["fit_info"]

@@ -199,3 +199,49 @@ def test_beats_popularity_on_real_slice() -> None:
     model.fit(FitContext(dataset=data, split=split, seed=0, show_progress=False))
     pop, sas = _test_ndcg(popularity, split), _test_ndcg(model.score_all, split)
     assert sas > pop, (sas, pop)
+
+
+class _Killed(Exception):
+    """Stands in for a kill (Ctrl-C, a pre-empted node) in the middle of an epoch."""
+
+
+def test_a_killed_fit_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch) -> None:
+    import methods.training as training
+    from methods.checkpoint import EpochCheckpoint
+
+    data = cycle_dataset()
+    split = leave_one_out(data)
+    params = {**TINY, "max_epochs": 4, "patience": None, "dropout": 0.2}
+    whole = _fit(data, split, **params)
+    expected = whole.score_all(split.users, split.histories("test"))
+
+    checkpoint = EpochCheckpoint(tmp_path / "fits" / "sasrec-seed0.pt")
+    real, calls = training.valid_ndcg, []
+
+    def dies_in_epoch_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise _Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "valid_ndcg", dies_in_epoch_3)
+    ctx = FitContext(dataset=data, split=split, seed=0, show_progress=False,
+                     checkpoint=checkpoint)  # fmt: skip
+    with pytest.raises(_Killed):
+        SASRec(**params).fit(ctx)
+    assert checkpoint.load()["epoch"] == 2  # the last complete epoch
+    monkeypatch.setattr(training, "valid_ndcg", real)
+    resumed = SASRec(**params)
+    resumed.fit(ctx)
+    info, full = resumed.fit_info, whole.fit_info
+    assert info["resumed_from_epoch"] == 2 and "resumed_from_epoch" not in full
+    assert info["history"] == full["history"]  # same losses and validation, epoch by epoch
+    assert (info["epochs"], info["best_epoch"]) == (full["epochs"], full["best_epoch"])
+    assert torch.equal(resumed.score_all(split.users, split.histories("test")), expected)
+
+
+def test_the_fit_says_why_it_stopped() -> None:
+    data = cycle_dataset()
+    info = _fit(data, max_epochs=2, patience=None).fit_info
+    assert info["stop_reason"] == "cap" and info["patience"] is None
+    assert info["improving_at_cap"] == (info["best_epoch"] == 2)
