@@ -106,6 +106,8 @@ class Row:
     predict_seconds: float | None = None
     #: what the method answers when it is a reference baseline (``Method.baseline``), else ""
     baseline: str = ""
+    #: seeds whose fit stopped at its epoch cap while still improving (see ``improving_at_cap``)
+    capped_seeds: list[int] = field(default_factory=list)
 
     @property
     def n_seeds(self) -> int:
@@ -761,8 +763,29 @@ def _rows(
             sources=[agg.runs[method][seed].path for seed in s.seeds],
             predict_seconds=s.predict_seconds,
             baseline=method_baseline(method),
+            capped_seeds=[seed for seed in s.seeds
+                          if improving_at_cap(agg.runs[method][seed].record)],
         ))
     return rows
+
+
+def improving_at_cap(record: dict[str, Any]) -> bool:
+    """Whether the result's fit stopped at its epoch cap while its own early-stopping rule
+    still expected improvement (best epoch within the last ``patience`` epochs, or the last one
+    without patience): it measures its training budget more than its method. Read from
+    ``fit_info.improving_at_cap``, or, for results from before that record, from the epochs run,
+    the best epoch and the cap (``max_epochs`` or ``epochs``) and ``patience`` parameters."""
+    method = record.get("method") or {}
+    info, params = method.get("fit_info") or {}, method.get("params") or {}
+    if "improving_at_cap" in info:
+        return bool(info["improving_at_cap"])
+    epochs, best = info.get("epochs"), info.get("best_epoch")
+    cap = params.get("max_epochs", params.get("epochs"))
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (epochs, best, cap)):
+        return False  # not an epoch-trained fit
+    if info.get("stopped_early") or epochs < cap:
+        return False
+    return epochs - best < (params.get("patience") or 1)
 
 
 # --- stage 4: notes ---------------------------------------------------------------------------
@@ -798,6 +821,10 @@ def _notes(
     for method in agg.order:  # generated answers the token budget cut: the list's tail unread
         if note := _cut_answers_note(method, [agg.runs[method][s].record
                                               for s in agg.summaries[method].seeds]):
+            notes.append(note)
+    for method in agg.order:  # fits stopped by their epoch cap while still improving
+        if note := _capped_note(method, [agg.runs[method][seed].record
+                                         for seed in agg.summaries[method].seeds]):
             notes.append(note)
     for method in agg.order:  # LLM answers replayed from an earlier run's answer file
         if note := _replayed_note(method, [r.record for r in agg.runs[method].values()]):
@@ -859,6 +886,22 @@ def _cut_answers_note(method: str, records: list[dict[str, Any]]) -> str | None:
     return (f"{method}: {cut} of {answers} generated answers were cut by the token "
             f"budget{budget}; the candidates they did not reach rank last in list order, so "
             "the row partly measures the budget, not the model.")
+
+
+def _capped_note(method: str, records: list[dict[str, Any]]) -> str | None:
+    """A note (and a † on the row) when some of ``method``'s fits hit their epoch cap while
+    still improving: the row is a lower bound set by the training budget."""
+    capped = [r for r in records if improving_at_cap(r)]
+    if not capped:
+        return None
+    seeds = ", ".join(str(r["seed"]) for r in capped)
+    best = ", ".join(str(r["method"]["fit_info"]["best_epoch"]) for r in capped)
+    caps = sorted({int(r["method"]["fit_info"]["epochs"]) for r in capped})
+    rules = sorted({str(((r["method"].get("params") or {}).get("patience"))) for r in capped})
+    rule = ("patience " + " or ".join(rules)) if rules != ["None"] else "no patience"
+    return (f"{method} †: seed(s) {seeds} ended at the epoch cap ({' or '.join(map(str, caps))}) "
+            f"while still improving by their own early-stopping rule (best epoch {best}; "
+            f"{rule}); the row measures the training budget as much as the method.")
 
 
 def _replayed_note(method: str, records: list[dict[str, Any]]) -> str | None:

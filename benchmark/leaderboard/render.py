@@ -139,7 +139,7 @@ def to_markdown(lb: Leaderboard) -> str:
         [
             row.letter,
             f"[{_md_escape(row.method)}]({card_link(lb, row.method)})"
-            + (" (baseline)" if row.baseline else ""),
+            + (" (baseline)" if row.baseline else "") + (" †" if row.capped_seeds else ""),
             *(_md_cell(row, m) for m in lb.metrics),
             _seeds(row),
             _fit(row.fit_seconds),
@@ -267,7 +267,8 @@ def to_latex(lb: Leaderboard) -> str:
     for row in lb.rows:
         cells = [
             row.letter,
-            tex_escape(row.method) + (r" {\scriptsize (baseline)}" if row.baseline else ""),
+            tex_escape(row.method) + (r" {\scriptsize (baseline)}" if row.baseline else "")
+            + (r"$^\dagger$" if row.capped_seeds else ""),
             *(_tex_cell(row, m) for m in lb.metrics),
             tex_escape(_seeds(row)),
             tex_escape(_fit(row.fit_seconds)),

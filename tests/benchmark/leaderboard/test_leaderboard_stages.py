@@ -233,3 +233,44 @@ def test_quiet_results_give_no_notes(make_result, load):
 
 def test_every_test_a_board_can_use_has_a_label():
     assert CORPUS_TEST in TEST_NAMES
+
+
+def _fit(info, params):
+    return {"seed": 0, "method": {"fit_info": info, "params": params}}
+
+
+def test_a_fit_improving_at_its_cap_is_recognised_old_records_too():
+    from benchmark.leaderboard.build import improving_at_cap
+
+    assert improving_at_cap(_fit({"improving_at_cap": True}, {}))
+    assert not improving_at_cap(_fit({"improving_at_cap": False, "epochs": 10, "best_epoch": 10},
+                                     {"epochs": 10}))  # the record's own word wins
+    # older records: the cap, the epochs run, the best epoch and patience decide
+    assert improving_at_cap(_fit({"epochs": 10, "best_epoch": 10}, {"epochs": 10}))
+    assert not improving_at_cap(_fit({"epochs": 10, "best_epoch": 7}, {"epochs": 10}))
+    assert improving_at_cap(_fit({"epochs": 10, "best_epoch": 6}, {"epochs": 10, "patience": 5}))
+    assert not improving_at_cap(_fit({"epochs": 10, "best_epoch": 5},
+                                     {"epochs": 10, "patience": 5}))
+    assert not improving_at_cap(_fit({"epochs": 20, "best_epoch": 15, "stopped_early": True},
+                                     {"max_epochs": 30, "patience": 5}))
+    assert not improving_at_cap(_fit({"epochs": 8, "best_epoch": 8}, {"max_epochs": 30}))
+    assert not improving_at_cap(_fit({}, {}))  # not trained for epochs
+
+
+def test_capped_rows_get_a_dagger_and_a_note(make_result, load):
+    from benchmark.leaderboard import build_leaderboards
+    from benchmark.leaderboard.render import to_markdown
+
+    def capped(rec):
+        rec["method"]["fit_info"] = {"epochs": 10, "best_epoch": 9}
+        rec["method"]["params"] = {"epochs": 10, "patience": 3}
+
+    make_result("t5", 0, rate=0.5, edit=capped)
+    make_result("t5", 1, rate=0.5, rng_seed=4)
+    make_result("pop", 0, rate=0.2, rng_seed=5)
+    (lb,) = build_leaderboards(load())
+    assert lb.row("t5").capped_seeds == [0] and lb.row("pop").capped_seeds == []
+    page = to_markdown(lb)
+    assert "[t5](sequential/cards/t5.md) †" in page
+    assert ("t5 †: seed(s) 0 ended at the epoch cap (10) while still improving by their own "
+            "early-stopping rule (best epoch 9; patience 3)") in page
