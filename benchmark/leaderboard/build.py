@@ -897,7 +897,7 @@ def _capped_note(method: str, records: list[dict[str, Any]]) -> str | None:
     seeds = ", ".join(str(r["seed"]) for r in capped)
     best = ", ".join(str(r["method"]["fit_info"]["best_epoch"]) for r in capped)
     caps = sorted({int(r["method"]["fit_info"]["epochs"]) for r in capped})
-    rules = sorted({str(((r["method"].get("params") or {}).get("patience"))) for r in capped})
+    rules = sorted({str((r["method"].get("params") or {}).get("patience")) for r in capped})
     rule = ("patience " + " or ".join(rules)) if rules != ["None"] else "no patience"
     return (f"{method} †: seed(s) {seeds} ended at the epoch cap ({' or '.join(map(str, caps))}) "
             f"while still improving by their own early-stopping rule (best epoch {best}; "
