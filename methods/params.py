@@ -117,8 +117,12 @@ def positive_int_or(word: str, meaning: str) -> Check:
 
 def distinct_positive_ints(value: Any) -> str | None:
     """A non-empty list of distinct positive integers (e.g. history lengths to choose from)."""
-    good = (isinstance(value, (list, tuple)) and len(value) > 0
-            and all(_is_int(n) and n >= 1 for n in value) and len(set(value)) == len(value))
+    good = (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(_is_int(n) and n >= 1 for n in value)
+        and len(set(value)) == len(value)
+    )
     return None if good else f"distinct positive integers, got {value!r}"
 
 

@@ -198,8 +198,10 @@ class P5(Method):
         """The template for ``family`` under the task's prompt wording (``self.prompt``):
         a seen template, or the family's held-out one for ``prompt=unseen``."""
         p = self.params
-        keys = {"sequential": ("seq_template", "unseen_template"),
-                "explanation": ("expl_template", "unseen_expl_template")}[family]
+        keys = {
+            "sequential": ("seq_template", "unseen_template"),
+            "explanation": ("expl_template", "unseen_expl_template"),
+        }[family]
         template_id = p[keys[1] if self.prompt == "unseen" else keys[0]]
         self.predict_info["input"] = self.eval_input_id(family, template_id)
         return template_id
@@ -215,18 +217,27 @@ class P5(Method):
         p = self.params
         out: dict[str, list[Sample]] = {
             "sequential": sequential_samples(
-                ctx.split, stage="train", max_history=p["max_history"], rng=rng,
+                ctx.split,
+                stage="train",
+                max_history=p["max_history"],
+                rng=rng,
                 prefixes_per_user=p["prefixes_per_user"],
             ),
             "direct": direct_samples(
-                ctx.split, stage="train", rng=rng, n_candidates=p["direct_candidates"],
+                ctx.split,
+                stage="train",
+                rng=rng,
+                n_candidates=p["direct_candidates"],
                 max_history=p["max_history"],
             ),
         }
         if ctx.explanation is not None:
             out["explanation"] = explanation_samples(
-                ctx.explanation.examples, ctx.explanation.parts, part="train",
-                dataset=ctx.dataset, rng=rng,
+                ctx.explanation.examples,
+                ctx.explanation.parts,
+                part="train",
+                dataset=ctx.dataset,
+                rng=rng,
             )
         return out
 
@@ -240,9 +251,15 @@ class P5(Method):
         for k in users:
             hist = truncate(ctx.split.train[k], self.params["max_history"])
             fields = {
-                "user": int(ctx.split.users[k]), "history": hist, "item": int(hist[-1]),
-                "candidates": hist, "target": int(hist[-1]), "answer": "yes",
-                "title": "title", "feature": "feature", "explanation": "explanation",
+                "user": int(ctx.split.users[k]),
+                "history": hist,
+                "item": int(hist[-1]),
+                "candidates": hist,
+                "target": int(hist[-1]),
+                "answer": "yes",
+                "title": "title",
+                "feature": "feature",
+                "explanation": "explanation",
             }
             for family in TEMPLATES:
                 for t in TEMPLATES[family]:
@@ -259,8 +276,9 @@ class P5(Method):
         self.n_items = ctx.split.n_items
         self.show_progress = ctx.show_progress
         items = ctx.dataset.items
-        self.titles = {int(i): t for i, t in zip(items["item"], items["title"])
-                       if isinstance(t, str) and t}
+        self.titles = {
+            int(i): t for i, t in zip(items["item"], items["title"]) if isinstance(t, str) and t
+        }
 
         samples = self._epoch_samples(ctx, rng)
         if self.profile == "paper":
@@ -272,9 +290,14 @@ class P5(Method):
                 self._tokenizer_corpus(ctx, samples, rng), vocab_size=p["vocab_size"]
             )
             self.backbone = build_backbone(
-                "cpu", vocab_size=len(self.tokenizer), d_model=p["d_model"], d_ff=p["d_ff"],
-                num_layers=p["num_layers"], num_decoder_layers=p["num_layers"],
-                num_heads=p["num_heads"], d_kv=p["d_model"] // p["num_heads"],
+                "cpu",
+                vocab_size=len(self.tokenizer),
+                d_model=p["d_model"],
+                d_ff=p["d_ff"],
+                num_layers=p["num_layers"],
+                num_decoder_layers=p["num_layers"],
+                num_heads=p["num_heads"],
+                d_kv=p["d_model"] // p["num_heads"],
                 dropout_rate=p["dropout"],
             )
         self.backbone.to(self.device)
@@ -289,9 +312,11 @@ class P5(Method):
         sched = torch.optim.lr_scheduler.LambdaLR(
             optim, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
         )
-        valid_idx = np.sort(rng.choice(ctx.split.n_users, size=min(p["valid_users"],
-                                                                     ctx.split.n_users),
-                                       replace=False))
+        valid_idx = np.sort(
+            rng.choice(
+                ctx.split.n_users, size=min(p["valid_users"], ctx.split.n_users), replace=False
+            )
+        )
         valid_expl = self._valid_explanation_samples(ctx)
         select_on = self._select_on(ctx, has_valid_explanations=bool(valid_expl))
         history: list[dict[str, float]] = []
@@ -304,8 +329,12 @@ class P5(Method):
             batches = interleave(samples, rng, p["batch_size"])
             self._train_mode(True)
             t0 = time.perf_counter()
-            bar = tqdm(batches, desc=f"{self.name} epoch {epoch}", leave=False,
-                       disable=not ctx.show_progress)
+            bar = tqdm(
+                batches,
+                desc=f"{self.name} epoch {epoch}",
+                leave=False,
+                disable=not ctx.show_progress,
+            )
             total_loss = 0.0
             for batch in bar:
                 loss = self._loss(batch)
@@ -320,18 +349,23 @@ class P5(Method):
             train_seconds += time.perf_counter() - t0
             self._train_mode(False)
             ndcg = self._valid_ndcg(ctx, valid_idx, p["seq_template"])
-            history.append({"epoch": epoch, "loss": total_loss / max(1, sum(map(len, batches))),
-                            "valid_ndcg@10": ndcg})
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": total_loss / max(1, sum(map(len, batches))),
+                    "valid_ndcg@10": ndcg,
+                }
+            )
             if valid_expl:
                 history[-1]["valid_explanation_loss"] = self._mean_loss(valid_expl)
             if ctx.show_progress:
-                tqdm.write(f"{self.name} epoch {epoch}: " + ", ".join(
-                    f"{k} {v:.4f}" for k, v in history[-1].items() if k != "epoch"))
-            return (-history[-1]["valid_explanation_loss"] if select_on == "explanation"
-                    else ndcg)
+                tqdm.write(
+                    f"{self.name} epoch {epoch}: "
+                    + ", ".join(f"{k} {v:.4f}" for k, v in history[-1].items() if k != "epoch")
+                )
+            return -history[-1]["valid_explanation_loss"] if select_on == "explanation" else ndcg
 
-        stopper = train_epochs(p["epochs"], p["patience"], run_epoch, self._state,
-                               self._load_state)
+        stopper = train_epochs(p["epochs"], p["patience"], run_epoch, self._state, self._load_state)
         self._train_mode(False)
         unseen = self._valid_ndcg(ctx, valid_idx, p["unseen_template"])
         best = history[stopper.best_epoch - 1] if stopper.best_epoch else {}
@@ -340,8 +374,11 @@ class P5(Method):
             "best_epoch": stopper.best_epoch,
             "selected_on": select_on,
             "best_valid_ndcg@10": best.get("valid_ndcg@10"),
-            **({"best_valid_explanation_loss": best["valid_explanation_loss"]}
-               if "valid_explanation_loss" in best else {}),
+            **(
+                {"best_valid_explanation_loss": best["valid_explanation_loss"]}
+                if "valid_explanation_loss" in best
+                else {}
+            ),
             "valid_ndcg@10_seen_template": best.get("valid_ndcg@10"),
             "valid_ndcg@10_unseen_template": unseen,
             "seen_template": p["seq_template"],
@@ -362,7 +399,8 @@ class P5(Method):
         choice = self.params["select_on"]
         if choice == "auto":
             only_text = bool(ctx.task_names) and all(
-                parse_variant(t)[0] == "explanation" for t in ctx.task_names)
+                parse_variant(t)[0] == "explanation" for t in ctx.task_names
+            )
             choice = "explanation" if only_text else "sequential"
         if choice == "explanation" and not has_valid_explanations:
             raise ConfigError(
@@ -378,11 +416,21 @@ class P5(Method):
         rows = ctx.explanation.part("valid")
         template = get_template(self.params["expl_template"])
         return [
-            Sample(self.eval_source("explanation", template, user=int(u), item=int(i),
-                                    feature=f, title=self.titles.get(int(i))),
-                   str(e), "explanation", template.id, int(u))
-            for u, i, f, e in zip(rows["user"], rows["item"], rows["feature"],
-                                  rows["explanation"])
+            Sample(
+                self.eval_source(
+                    "explanation",
+                    template,
+                    user=int(u),
+                    item=int(i),
+                    feature=f,
+                    title=self.titles.get(int(i)),
+                ),
+                str(e),
+                "explanation",
+                template.id,
+                int(u),
+            )
+            for u, i, f, e in zip(rows["user"], rows["item"], rows["feature"], rows["explanation"])
         ]
 
     @torch.no_grad()
@@ -405,8 +453,10 @@ class P5(Method):
 
     def _state(self) -> dict[str, Any]:
         assert self.backbone is not None
-        return {"backbone": copy.deepcopy(self.backbone.state_dict()),
-                "extra": [t.detach().clone() for t in self.extra_parameters()]}
+        return {
+            "backbone": copy.deepcopy(self.backbone.state_dict()),
+            "extra": [t.detach().clone() for t in self.extra_parameters()],
+        }
 
     def _load_state(self, state: dict[str, Any]) -> None:
         assert self.backbone is not None
@@ -422,8 +472,13 @@ class P5(Method):
         labels = encode_targets(self.tokenizer, [s.target for s in batch], p["max_target_len"])
         enc = {k: v.to(self.device) for k, v in enc.items()}
         prefix = self.prefix(batch[0].family, np.array([s.user for s in batch]))
-        return self.backbone(enc["input_ids"], enc["attention_mask"], enc["whole_word_ids"],
-                             labels.to(self.device), prefix=prefix)
+        return self.backbone(
+            enc["input_ids"],
+            enc["attention_mask"],
+            enc["whole_word_ids"],
+            labels.to(self.device),
+            prefix=prefix,
+        )
 
     def _item_trie(self, n_items: int) -> ItemTrie:
         items = list(range(1, n_items + 1))
@@ -439,7 +494,9 @@ class P5(Method):
         enc = {k: v.to(self.device) for k, v in enc.items()}
         with torch.inference_mode():
             return self.backbone.encode(
-                enc["input_ids"], enc["attention_mask"], enc["whole_word_ids"],
+                enc["input_ids"],
+                enc["attention_mask"],
+                enc["whole_word_ids"],
                 prefix=self.prefix(family, np.asarray(users)),
             )
 
@@ -448,8 +505,9 @@ class P5(Method):
     ) -> list[str]:
         template = get_template(template_id)
         return [
-            self.eval_source("sequential", template, user=int(u),
-                             history=truncate(h, self.params["max_history"]))
+            self.eval_source(
+                "sequential", template, user=int(u), history=truncate(h, self.params["max_history"])
+            )
             for u, h in zip(users, histories)
         ]
 
@@ -461,11 +519,11 @@ class P5(Method):
         for start in range(0, len(users), bs):
             sl = slice(start, start + bs)
             hidden, mask = self._encode(
-                "sequential", self._sequential_sources(users[sl], histories[sl], template_id),
+                "sequential",
+                self._sequential_sources(users[sl], histories[sl], template_id),
                 users[sl],
             )
-            table = torch.full((hidden.shape[0], self.n_items + 1), -math.inf,
-                               device=hidden.device)
+            table = torch.full((hidden.shape[0], self.n_items + 1), -math.inf, device=hidden.device)
             assert self.backbone is not None
             if self.params["ranking"] == "exact":
                 scores = score_all_items(self.backbone.t5, hidden, mask, self.trie)
@@ -474,7 +532,11 @@ class P5(Method):
                 self._free_generation_scores(hidden, mask, table)
             else:
                 items, scores = constrained_beam_search(
-                    self.backbone.t5, hidden, mask, self.trie, num_beams=self.params["num_beams"],
+                    self.backbone.t5,
+                    hidden,
+                    mask,
+                    self.trie,
+                    num_beams=self.params["num_beams"],
                     pool_all_finished=self.params["beam_keep_all_finished"],
                 )
                 found = items >= 0
@@ -490,7 +552,10 @@ class P5(Method):
         item are counted in ``predict_info`` (never replaced by some item), and rank nothing."""
         assert self.backbone is not None
         beams = unconstrained_beam_search(
-            self.backbone.t5, hidden, mask, max_new_tokens=self.trie.depth,
+            self.backbone.t5,
+            hidden,
+            mask,
+            max_new_tokens=self.trie.depth,
             num_beams=self.params["num_beams"],
         )
         invalid = total = 0
@@ -513,8 +578,10 @@ class P5(Method):
     def _valid_ndcg(self, ctx: FitContext, idx: np.ndarray, template_id: str) -> float:
         """Validation NDCG@10 of the users ``idx`` asked with the sequential ``template_id``."""
         return valid_ndcg(
-            lambda u, h: self._score_all(u, h, template_id), ctx.split.users[idx],
-            [ctx.split.train[i] for i in idx], ctx.split.valid[idx],
+            lambda u, h: self._score_all(u, h, template_id),
+            ctx.split.users[idx],
+            [ctx.split.train[i] for i in idx],
+            ctx.split.valid[idx],
             self.params["eval_batch_size"],
         )
 
@@ -543,19 +610,34 @@ class P5(Method):
         titles = self.titles
         out: list[str] = []
         bs = p["eval_batch_size"]
-        for start in tqdm(range(0, len(users), bs), desc=f"{self.name} explain", leave=False,
-                          disable=not self.show_progress):
+        for start in tqdm(
+            range(0, len(users), bs),
+            desc=f"{self.name} explain",
+            leave=False,
+            disable=not self.show_progress,
+        ):
             sl = slice(start, start + bs)
             sources = [
-                self.eval_source("explanation", template, user=int(u), item=int(i), feature=f,
-                                 title=titles.get(int(i)))
+                self.eval_source(
+                    "explanation",
+                    template,
+                    user=int(u),
+                    item=int(i),
+                    feature=f,
+                    title=titles.get(int(i)),
+                )
                 for u, i, f in zip(users[sl], items[sl], features[sl])
             ]
             hidden, mask = self._encode("explanation", sources, users[sl])
             gen = beam_generate(
-                self.backbone.t5, hidden, mask, num_beams=p["expl_beams"],
-                num_beam_groups=p["expl_groups"], diversity_penalty=p["expl_diversity"],
-                min_new_tokens=p["expl_min_length"], max_new_tokens=p["expl_max_length"],
+                self.backbone.t5,
+                hidden,
+                mask,
+                num_beams=p["expl_beams"],
+                num_beam_groups=p["expl_groups"],
+                diversity_penalty=p["expl_diversity"],
+                min_new_tokens=p["expl_min_length"],
+                max_new_tokens=p["expl_max_length"],
             )
             out += [t.strip() for t in self.tokenizer.batch_decode(gen, skip_special_tokens=True)]
         return out

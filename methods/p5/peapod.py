@@ -59,8 +59,14 @@ PEAPOD_BIBTEX = """@article{ramos2024peapod,
 _SHARED = {"user_prompt": True, "prompt_length": 3, "user_dim": 64, "cf_epochs": 10}
 #: REFERENCE.md: t5-small, batch 64, lr 5e-4, up to 30 epochs, 4 heads, prompt length 3, k = 20,
 #: user embeddings of width 512 (POD's paper profile already has the first four)
-_PAPER = {**POD.defaults["paper"], "lr": 5e-4, "batch_size": 64, "epochs": 30,
-          "prompt_length": 3, "user_dim": 512}
+_PAPER = {
+    **POD.defaults["paper"],
+    "lr": 5e-4,
+    "batch_size": 64,
+    "epochs": 30,
+    "prompt_length": 3,
+    "user_dim": 512,
+}
 
 
 def nearest_users(vectors: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
@@ -105,8 +111,13 @@ class PeaPOD(POD):
         p = self.params
         split = ctx.split
         vectors = train_user_factors(
-            split.train, split.users, ctx.dataset.n_users, split.n_items, dim=p["user_dim"],
-            epochs=p["cf_epochs"], seed=ctx.seed,
+            split.train,
+            split.users,
+            ctx.dataset.n_users,
+            split.n_items,
+            dim=p["user_dim"],
+            epochs=p["cf_epochs"],
+            seed=ctx.seed,
         )
         self.fit_info_extra = {
             "user_representation": (
@@ -221,8 +232,9 @@ class PeaPODKNN(PeaPOD):
         super().__init__(profile, **params)
         p = self.params
         if p["neighbours"] < 1 or p["user_heads"] < 1 or p["user_dim"] % p["user_heads"]:
-            raise ConfigError(f"{self.name}: need neighbours >= 1 and user_dim divisible by "
-                              "user_heads")
+            raise ConfigError(
+                f"{self.name}: need neighbours >= 1 and user_dim divisible by user_heads"
+            )
 
     def _build_user_modules(self, ctx: FitContext) -> nn.Module:
         assert self.backbone is not None

@@ -41,8 +41,13 @@ class POD(P5):
     prompt_variants = frozenset({"seen"})
     defaults = {
         "cpu": {**P5.defaults["cpu"], "n_prompts": 3, "patience": 5},
-        "paper": {**P5.defaults["paper"], "lr": 5e-4, "batch_size": 64, "epochs": 30,
-                  "n_prompts": 3},
+        "paper": {
+            **P5.defaults["paper"],
+            "lr": 5e-4,
+            "batch_size": 64,
+            "epochs": 30,
+            "n_prompts": 3,
+        },
     }
 
     def _build_prompts(self, ctx: FitContext) -> None:
