@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,6 +72,18 @@ from methods.p5.samples import (
     truncate,
 )
 from methods.p5.templates import TEMPLATES, Template, get_template, render_source
+from methods.params import (
+    Params,
+    choice,
+    flag,
+    fraction,
+    non_negative_int,
+    non_negative_number,
+    optional,
+    param,
+    positive_int,
+    positive_number,
+)
 from methods.training import train_epochs, valid_ndcg
 from tasks.base import parse_variant
 
@@ -85,30 +99,22 @@ P5_BIBTEX = """@inproceedings{geng2022p5,
 }"""
 
 RANKINGS = ("exact", "beam", "free")
-_COMMON = {
-    "ranking": "exact",
-    "num_beams": 20,
-    "beam_keep_all_finished": False,
-    "max_history": 20,
-    "valid_users": 200,
-    "seq_template": "2-1",
-    "unseen_template": "2-8",
-    "expl_template": "3-1",
-    "unseen_expl_template": "3-6",
-    "direct_candidates": 20,
-    "expl_beams": 4,
-    "expl_groups": 1,
-    "expl_diversity": 0.0,
-    "expl_min_length": 10,
-    "expl_max_length": 40,
-    "eval_batch_size": 64,
-    "backbone": None,
-    # which validation picks the epoch: "sequential" (NDCG@10), "explanation" (teacher-forced
-    # loss on the validation explanations), or "auto": explanation when every task of the run
-    # generates text, sequential otherwise
-    "select_on": "auto",
-}
 SELECT_ON = ("auto", "sequential", "explanation")
+
+
+def _template_id(value: Any) -> str | None:
+    """The id of a prompt template (``methods.p5.templates``), so a typo fails before fitting."""
+    try:
+        get_template(value)
+    except KeyError as exc:
+        return str(exc.args[0])
+    return None
+
+
+def _directory(value: Any) -> str | None:
+    """A local directory's path (whether it holds a checkpoint is checked when it is loaded)."""
+    good = isinstance(value, (str, os.PathLike)) and str(value).strip()
+    return None if good else f"a local directory, got {value!r}"
 
 
 class P5(Method):
@@ -119,60 +125,66 @@ class P5(Method):
     task_kinds = frozenset({"full", "candidates", "generation"})
     prompt_variants = frozenset({"seen", "unseen"})
     gpu_profiles = frozenset({"paper"})  # t5-small fine-tuning (POD and PeaPOD inherit it)
-    defaults = {
-        # sized by perf/p5_train.py: d_model 256 with 4+4 layers trains at about 35 samples/s
-        # on 2 cores, this size at about 146 (an epoch of ML-100K in about a minute); lr 1e-3
-        # beat 3e-3 on ML-100K validation after 4 epochs (.010 vs .004 NDCG@10).
-        "cpu": {
-            **_COMMON,
-            "d_model": 128,
-            "d_ff": 512,
-            "num_layers": 2,
-            "num_heads": 2,
-            "dropout": 0.1,
-            "vocab_size": 3000,
-            "epochs": 10,
-            "patience": None,
-            "batch_size": 32,
-            "lr": 1e-3,
-            "weight_decay": 0.01,
-            "warmup": 0.05,
-            "clip": 1.0,
-            "prefixes_per_user": 4,
-            "max_input_len": 160,
-            "max_target_len": 48,
-        },
-        # t5-small and the paper's optimiser settings (REFERENCE.md: AdamW, lr 1e-3, 5% warm-up,
-        # 10 epochs, clip 1.0, inputs up to 512 tokens); every training prefix is used.
-        "paper": {
-            "epochs": 10,
-            "batch_size": 32,
-            "prefixes_per_user": None,
-            "max_input_len": 512,
-            "max_target_len": 64,
-            "valid_users": 1000,
-            # POD's explanation decoding: 21 beams in 3 groups, at least 10 tokens; REFERENCE.md
-            # names no diversity penalty, so transformers' default (0.0) is kept
-            "expl_beams": 21,
-            "expl_groups": 3,
-            "expl_min_length": 10,
-        },
-    }
+
+    @dataclass
+    class Params(Params):
+        """``cpu`` sized by perf/p5_train.py: d_model 256 with 4+4 layers trains at about 35
+        samples/s on 2 cores, this size at about 146 (an epoch of ML-100K in about a minute); lr
+        1e-3 beat 3e-3 on ML-100K validation after 4 epochs (.010 vs .004 NDCG@10). ``paper``:
+        t5-small and the paper's optimiser settings (REFERENCE.md: AdamW, lr 1e-3, 5% warm-up,
+        10 epochs, clip 1.0, inputs up to 512 tokens), every training prefix used, and POD's
+        explanation decoding: 21 beams in 3 groups, at least 10 tokens; REFERENCE.md names no
+        diversity penalty, so transformers' default (0.0) is kept."""
+
+        ranking: str = param("exact", check=choice(*RANKINGS))
+        num_beams: int = param(20, check=positive_int)
+        beam_keep_all_finished: bool = param(False, check=flag)
+        max_history: int = param(20, check=positive_int)
+        valid_users: int = param(200, paper=1000, check=positive_int)
+        seq_template: str = param("2-1", check=_template_id)
+        unseen_template: str = param("2-8", check=_template_id)
+        expl_template: str = param("3-1", check=_template_id)
+        unseen_expl_template: str = param("3-6", check=_template_id)
+        direct_candidates: int = param(20, check=positive_int)
+        expl_beams: int = param(4, paper=21, check=positive_int)
+        expl_groups: int = param(1, paper=3, check=positive_int)
+        expl_diversity: float = param(0.0, check=non_negative_number)
+        expl_min_length: int = param(10, paper=10, check=non_negative_int)
+        expl_max_length: int = param(40, check=positive_int)
+        eval_batch_size: int = param(64, check=positive_int)
+        #: a local t5-small directory for ``paper`` (``None``: the Hugging Face cache)
+        backbone: str | None = param(None, check=optional(_directory))
+        #: which validation picks the epoch: ``sequential`` (NDCG@10), ``explanation``
+        #: (teacher-forced loss on the validation explanations), or ``auto``: explanation when
+        #: every task of the run generates text, sequential otherwise
+        select_on: str = param("auto", check=choice(*SELECT_ON))
+        d_model: int = param(128, check=positive_int)
+        d_ff: int = param(512, check=positive_int)
+        num_layers: int = param(2, check=positive_int)
+        num_heads: int = param(2, check=positive_int)
+        dropout: float = param(0.1, check=fraction)
+        vocab_size: int = param(3000, check=positive_int)
+        epochs: int = param(10, paper=10, check=positive_int)
+        #: epochs without improvement before stopping (``None``: run every epoch)
+        patience: int | None = param(None, check=optional(positive_int))
+        batch_size: int = param(32, paper=32, check=positive_int)
+        lr: float = param(1e-3, check=positive_number)
+        weight_decay: float = param(0.01, check=non_negative_number)
+        warmup: float = param(0.05, check=fraction)
+        clip: float = param(1.0, check=positive_number)
+        #: training prefixes sampled per user and epoch (``None``: all of them)
+        prefixes_per_user: int | None = param(4, paper=None, check=optional(positive_int))
+        max_input_len: int = param(160, paper=512, check=positive_int)
+        max_target_len: int = param(48, paper=64, check=positive_int)
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
-        if self.params["ranking"] not in RANKINGS:
-            raise ConfigError(f"{self.name}: ranking must be one of {', '.join(RANKINGS)}")
-        if self.params["select_on"] not in SELECT_ON:
+        p = self.params
+        if p["expl_beams"] % p["expl_groups"]:
             raise ConfigError(
-                f"method_params.{self.name}.select_on: {self.params['select_on']!r} is not one "
-                f"of {', '.join(SELECT_ON)}"
+                f"method_params.{self.name}.expl_beams: must be divisible by expl_groups "
+                f"({p['expl_groups']}), got {p['expl_beams']}"
             )
-        for key in ("seq_template", "unseen_template", "expl_template", "unseen_expl_template"):
-            try:
-                get_template(self.params[key])
-            except KeyError as exc:
-                raise ConfigError(f"{self.name}: {key}: {exc.args[0]}") from exc
         self.backbone: P5Backbone | None = None
 
     # ------------------------------------------------------------------ hooks for POD
