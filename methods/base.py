@@ -69,7 +69,7 @@ class Method(ABC):
     #: and constraints, declared once; ``None`` for a method still on the ``defaults`` dict
     Params: ClassVar[type[Params] | None] = None
     #: default hyperparameters per profile; user params override them. Derived (read-only)
-    #: from ``Params`` where a method declares one; the older methods still write it by hand.
+    #: from ``Params``; a class without one may write it by hand (no registered method does).
     defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     #: task kinds the method answers: "full" / "candidates" (ranking), "generation" (text)
     task_kinds: ClassVar[frozenset[str]] = frozenset({"full", "candidates"})

@@ -14,8 +14,8 @@ overrides), to refuse unknown names with a did-you-mean, and to derive the per-p
 
 A check returns ``None`` for a good value, else what was expected; :meth:`Params.resolve`
 raises it as ``ConfigError("method_params.<method>.<field>: <expected>")`` so the config field
-is named. Methods without a ``Params`` class keep the older ``defaults`` dict (both coexist
-until every method is converted).
+is named. Every registered method declares a ``Params`` class; a class without one may still
+write the older ``defaults`` dict by hand.
 """
 
 from __future__ import annotations
@@ -36,7 +36,10 @@ __all__ = [
     "choice",
     "distinct_positive_ints",
     "flag",
+    "fraction",
+    "non_negative_int",
     "non_negative_number",
+    "optional",
     "param",
     "positive_int",
     "positive_int_or",
@@ -75,6 +78,11 @@ def positive_int(value: Any) -> str | None:
     return None if _is_int(value) and value >= 1 else f"a positive integer, got {value!r}"
 
 
+def non_negative_int(value: Any) -> str | None:
+    """An integer >= 0 (a minimum length that may be zero)."""
+    return None if _is_int(value) and value >= 0 else f"an integer >= 0, got {value!r}"
+
+
 def non_negative_number(value: Any) -> str | None:
     """An int or float >= 0."""
     return None if _is_number(value) and value >= 0 else f"a number >= 0, got {value!r}"
@@ -86,6 +94,12 @@ def positive_number(value: Any) -> str | None:
     if problem is None and not value > 0:
         return f"must be > 0, got {value!r}"
     return problem
+
+
+def fraction(value: Any) -> str | None:
+    """A number from 0 to 1 (a dropout rate, a share of the training steps)."""
+    good = _is_number(value) and 0 <= value <= 1
+    return None if good else f"a number from 0 to 1, got {value!r}"
 
 
 def flag(value: Any) -> str | None:
@@ -104,6 +118,17 @@ def choice(*choices: Any) -> Check:
     return check
 
 
+def optional(check: Check) -> Check:
+    """``None`` (``null`` in YAML: the knob is off, or chosen elsewhere) or a value ``check``
+    accepts."""
+
+    def either(value: Any) -> str | None:
+        problem = None if value is None else check(value)
+        return None if problem is None else f"null or {problem}"
+
+    return either
+
+
 def positive_int_or(word: str, meaning: str) -> Check:
     """``word`` (e.g. ``"auto"``, described by ``meaning``) or a positive integer."""
 
@@ -117,8 +142,12 @@ def positive_int_or(word: str, meaning: str) -> Check:
 
 def distinct_positive_ints(value: Any) -> str | None:
     """A non-empty list of distinct positive integers (e.g. history lengths to choose from)."""
-    good = (isinstance(value, (list, tuple)) and len(value) > 0
-            and all(_is_int(n) and n >= 1 for n in value) and len(set(value)) == len(value))
+    good = (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(_is_int(n) and n >= 1 for n in value)
+        and len(set(value)) == len(value)
+    )
     return None if good else f"distinct positive integers, got {value!r}"
 
 

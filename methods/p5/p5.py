@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,6 +72,18 @@ from methods.p5.samples import (
     truncate,
 )
 from methods.p5.templates import TEMPLATES, Template, get_template, render_source
+from methods.params import (
+    Params,
+    choice,
+    flag,
+    fraction,
+    non_negative_int,
+    non_negative_number,
+    optional,
+    param,
+    positive_int,
+    positive_number,
+)
 from methods.training import train_epochs, valid_ndcg
 from tasks.base import parse_variant
 
@@ -85,30 +99,22 @@ P5_BIBTEX = """@inproceedings{geng2022p5,
 }"""
 
 RANKINGS = ("exact", "beam", "free")
-_COMMON = {
-    "ranking": "exact",
-    "num_beams": 20,
-    "beam_keep_all_finished": False,
-    "max_history": 20,
-    "valid_users": 200,
-    "seq_template": "2-1",
-    "unseen_template": "2-8",
-    "expl_template": "3-1",
-    "unseen_expl_template": "3-6",
-    "direct_candidates": 20,
-    "expl_beams": 4,
-    "expl_groups": 1,
-    "expl_diversity": 0.0,
-    "expl_min_length": 10,
-    "expl_max_length": 40,
-    "eval_batch_size": 64,
-    "backbone": None,
-    # which validation picks the epoch: "sequential" (NDCG@10), "explanation" (teacher-forced
-    # loss on the validation explanations), or "auto": explanation when every task of the run
-    # generates text, sequential otherwise
-    "select_on": "auto",
-}
 SELECT_ON = ("auto", "sequential", "explanation")
+
+
+def _template_id(value: Any) -> str | None:
+    """The id of a prompt template (``methods.p5.templates``), so a typo fails before fitting."""
+    try:
+        get_template(value)
+    except KeyError as exc:
+        return str(exc.args[0])
+    return None
+
+
+def _directory(value: Any) -> str | None:
+    """A local directory's path (whether it holds a checkpoint is checked when it is loaded)."""
+    good = isinstance(value, (str, os.PathLike)) and str(value).strip()
+    return None if good else f"a local directory, got {value!r}"
 
 
 class P5(Method):
@@ -119,60 +125,66 @@ class P5(Method):
     task_kinds = frozenset({"full", "candidates", "generation"})
     prompt_variants = frozenset({"seen", "unseen"})
     gpu_profiles = frozenset({"paper"})  # t5-small fine-tuning (POD and PeaPOD inherit it)
-    defaults = {
-        # sized by perf/p5_train.py: d_model 256 with 4+4 layers trains at about 35 samples/s
-        # on 2 cores, this size at about 146 (an epoch of ML-100K in about a minute); lr 1e-3
-        # beat 3e-3 on ML-100K validation after 4 epochs (.010 vs .004 NDCG@10).
-        "cpu": {
-            **_COMMON,
-            "d_model": 128,
-            "d_ff": 512,
-            "num_layers": 2,
-            "num_heads": 2,
-            "dropout": 0.1,
-            "vocab_size": 3000,
-            "epochs": 10,
-            "patience": None,
-            "batch_size": 32,
-            "lr": 1e-3,
-            "weight_decay": 0.01,
-            "warmup": 0.05,
-            "clip": 1.0,
-            "prefixes_per_user": 4,
-            "max_input_len": 160,
-            "max_target_len": 48,
-        },
-        # t5-small and the paper's optimiser settings (REFERENCE.md: AdamW, lr 1e-3, 5% warm-up,
-        # 10 epochs, clip 1.0, inputs up to 512 tokens); every training prefix is used.
-        "paper": {
-            "epochs": 10,
-            "batch_size": 32,
-            "prefixes_per_user": None,
-            "max_input_len": 512,
-            "max_target_len": 64,
-            "valid_users": 1000,
-            # POD's explanation decoding: 21 beams in 3 groups, at least 10 tokens; REFERENCE.md
-            # names no diversity penalty, so transformers' default (0.0) is kept
-            "expl_beams": 21,
-            "expl_groups": 3,
-            "expl_min_length": 10,
-        },
-    }
+
+    @dataclass
+    class Params(Params):
+        """``cpu`` sized by perf/p5_train.py: d_model 256 with 4+4 layers trains at about 35
+        samples/s on 2 cores, this size at about 146 (an epoch of ML-100K in about a minute); lr
+        1e-3 beat 3e-3 on ML-100K validation after 4 epochs (.010 vs .004 NDCG@10). ``paper``:
+        t5-small and the paper's optimiser settings (REFERENCE.md: AdamW, lr 1e-3, 5% warm-up,
+        10 epochs, clip 1.0, inputs up to 512 tokens), every training prefix used, and POD's
+        explanation decoding: 21 beams in 3 groups, at least 10 tokens; REFERENCE.md names no
+        diversity penalty, so transformers' default (0.0) is kept."""
+
+        ranking: str = param("exact", check=choice(*RANKINGS))
+        num_beams: int = param(20, check=positive_int)
+        beam_keep_all_finished: bool = param(False, check=flag)
+        max_history: int = param(20, check=positive_int)
+        valid_users: int = param(200, paper=1000, check=positive_int)
+        seq_template: str = param("2-1", check=_template_id)
+        unseen_template: str = param("2-8", check=_template_id)
+        expl_template: str = param("3-1", check=_template_id)
+        unseen_expl_template: str = param("3-6", check=_template_id)
+        direct_candidates: int = param(20, check=positive_int)
+        expl_beams: int = param(4, paper=21, check=positive_int)
+        expl_groups: int = param(1, paper=3, check=positive_int)
+        expl_diversity: float = param(0.0, check=non_negative_number)
+        expl_min_length: int = param(10, paper=10, check=non_negative_int)
+        expl_max_length: int = param(40, check=positive_int)
+        eval_batch_size: int = param(64, check=positive_int)
+        #: a local t5-small directory for ``paper`` (``None``: the Hugging Face cache)
+        backbone: str | None = param(None, check=optional(_directory))
+        #: which validation picks the epoch: ``sequential`` (NDCG@10), ``explanation``
+        #: (teacher-forced loss on the validation explanations), or ``auto``: explanation when
+        #: every task of the run generates text, sequential otherwise
+        select_on: str = param("auto", check=choice(*SELECT_ON))
+        d_model: int = param(128, check=positive_int)
+        d_ff: int = param(512, check=positive_int)
+        num_layers: int = param(2, check=positive_int)
+        num_heads: int = param(2, check=positive_int)
+        dropout: float = param(0.1, check=fraction)
+        vocab_size: int = param(3000, check=positive_int)
+        epochs: int = param(10, paper=10, check=positive_int)
+        #: epochs without improvement before stopping (``None``: run every epoch)
+        patience: int | None = param(None, check=optional(positive_int))
+        batch_size: int = param(32, paper=32, check=positive_int)
+        lr: float = param(1e-3, check=positive_number)
+        weight_decay: float = param(0.01, check=non_negative_number)
+        warmup: float = param(0.05, check=fraction)
+        clip: float = param(1.0, check=positive_number)
+        #: training prefixes sampled per user and epoch (``None``: all of them)
+        prefixes_per_user: int | None = param(4, paper=None, check=optional(positive_int))
+        max_input_len: int = param(160, paper=512, check=positive_int)
+        max_target_len: int = param(48, paper=64, check=positive_int)
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
-        if self.params["ranking"] not in RANKINGS:
-            raise ConfigError(f"{self.name}: ranking must be one of {', '.join(RANKINGS)}")
-        if self.params["select_on"] not in SELECT_ON:
+        p = self.params
+        if p["expl_beams"] % p["expl_groups"]:
             raise ConfigError(
-                f"method_params.{self.name}.select_on: {self.params['select_on']!r} is not one "
-                f"of {', '.join(SELECT_ON)}"
+                f"method_params.{self.name}.expl_beams: must be divisible by expl_groups "
+                f"({p['expl_groups']}), got {p['expl_beams']}"
             )
-        for key in ("seq_template", "unseen_template", "expl_template", "unseen_expl_template"):
-            try:
-                get_template(self.params[key])
-            except KeyError as exc:
-                raise ConfigError(f"{self.name}: {key}: {exc.args[0]}") from exc
         self.backbone: P5Backbone | None = None
 
     # ------------------------------------------------------------------ hooks for POD
@@ -198,8 +210,10 @@ class P5(Method):
         """The template for ``family`` under the task's prompt wording (``self.prompt``):
         a seen template, or the family's held-out one for ``prompt=unseen``."""
         p = self.params
-        keys = {"sequential": ("seq_template", "unseen_template"),
-                "explanation": ("expl_template", "unseen_expl_template")}[family]
+        keys = {
+            "sequential": ("seq_template", "unseen_template"),
+            "explanation": ("expl_template", "unseen_expl_template"),
+        }[family]
         template_id = p[keys[1] if self.prompt == "unseen" else keys[0]]
         self.predict_info["input"] = self.eval_input_id(family, template_id)
         return template_id
@@ -215,18 +229,27 @@ class P5(Method):
         p = self.params
         out: dict[str, list[Sample]] = {
             "sequential": sequential_samples(
-                ctx.split, stage="train", max_history=p["max_history"], rng=rng,
+                ctx.split,
+                stage="train",
+                max_history=p["max_history"],
+                rng=rng,
                 prefixes_per_user=p["prefixes_per_user"],
             ),
             "direct": direct_samples(
-                ctx.split, stage="train", rng=rng, n_candidates=p["direct_candidates"],
+                ctx.split,
+                stage="train",
+                rng=rng,
+                n_candidates=p["direct_candidates"],
                 max_history=p["max_history"],
             ),
         }
         if ctx.explanation is not None:
             out["explanation"] = explanation_samples(
-                ctx.explanation.examples, ctx.explanation.parts, part="train",
-                dataset=ctx.dataset, rng=rng,
+                ctx.explanation.examples,
+                ctx.explanation.parts,
+                part="train",
+                dataset=ctx.dataset,
+                rng=rng,
             )
         return out
 
@@ -240,9 +263,15 @@ class P5(Method):
         for k in users:
             hist = truncate(ctx.split.train[k], self.params["max_history"])
             fields = {
-                "user": int(ctx.split.users[k]), "history": hist, "item": int(hist[-1]),
-                "candidates": hist, "target": int(hist[-1]), "answer": "yes",
-                "title": "title", "feature": "feature", "explanation": "explanation",
+                "user": int(ctx.split.users[k]),
+                "history": hist,
+                "item": int(hist[-1]),
+                "candidates": hist,
+                "target": int(hist[-1]),
+                "answer": "yes",
+                "title": "title",
+                "feature": "feature",
+                "explanation": "explanation",
             }
             for family in TEMPLATES:
                 for t in TEMPLATES[family]:
@@ -259,8 +288,9 @@ class P5(Method):
         self.n_items = ctx.split.n_items
         self.show_progress = ctx.show_progress
         items = ctx.dataset.items
-        self.titles = {int(i): t for i, t in zip(items["item"], items["title"])
-                       if isinstance(t, str) and t}
+        self.titles = {
+            int(i): t for i, t in zip(items["item"], items["title"]) if isinstance(t, str) and t
+        }
 
         samples = self._epoch_samples(ctx, rng)
         if self.profile == "paper":
@@ -272,9 +302,14 @@ class P5(Method):
                 self._tokenizer_corpus(ctx, samples, rng), vocab_size=p["vocab_size"]
             )
             self.backbone = build_backbone(
-                "cpu", vocab_size=len(self.tokenizer), d_model=p["d_model"], d_ff=p["d_ff"],
-                num_layers=p["num_layers"], num_decoder_layers=p["num_layers"],
-                num_heads=p["num_heads"], d_kv=p["d_model"] // p["num_heads"],
+                "cpu",
+                vocab_size=len(self.tokenizer),
+                d_model=p["d_model"],
+                d_ff=p["d_ff"],
+                num_layers=p["num_layers"],
+                num_decoder_layers=p["num_layers"],
+                num_heads=p["num_heads"],
+                d_kv=p["d_model"] // p["num_heads"],
                 dropout_rate=p["dropout"],
             )
         self.backbone.to(self.device)
@@ -289,9 +324,11 @@ class P5(Method):
         sched = torch.optim.lr_scheduler.LambdaLR(
             optim, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
         )
-        valid_idx = np.sort(rng.choice(ctx.split.n_users, size=min(p["valid_users"],
-                                                                     ctx.split.n_users),
-                                       replace=False))
+        valid_idx = np.sort(
+            rng.choice(
+                ctx.split.n_users, size=min(p["valid_users"], ctx.split.n_users), replace=False
+            )
+        )
         valid_expl = self._valid_explanation_samples(ctx)
         select_on = self._select_on(ctx, has_valid_explanations=bool(valid_expl))
         history: list[dict[str, float]] = []
@@ -304,8 +341,12 @@ class P5(Method):
             batches = interleave(samples, rng, p["batch_size"])
             self._train_mode(True)
             t0 = time.perf_counter()
-            bar = tqdm(batches, desc=f"{self.name} epoch {epoch}", leave=False,
-                       disable=not ctx.show_progress)
+            bar = tqdm(
+                batches,
+                desc=f"{self.name} epoch {epoch}",
+                leave=False,
+                disable=not ctx.show_progress,
+            )
             total_loss = 0.0
             for batch in bar:
                 loss = self._loss(batch)
@@ -320,18 +361,23 @@ class P5(Method):
             train_seconds += time.perf_counter() - t0
             self._train_mode(False)
             ndcg = self._valid_ndcg(ctx, valid_idx, p["seq_template"])
-            history.append({"epoch": epoch, "loss": total_loss / max(1, sum(map(len, batches))),
-                            "valid_ndcg@10": ndcg})
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": total_loss / max(1, sum(map(len, batches))),
+                    "valid_ndcg@10": ndcg,
+                }
+            )
             if valid_expl:
                 history[-1]["valid_explanation_loss"] = self._mean_loss(valid_expl)
             if ctx.show_progress:
-                tqdm.write(f"{self.name} epoch {epoch}: " + ", ".join(
-                    f"{k} {v:.4f}" for k, v in history[-1].items() if k != "epoch"))
-            return (-history[-1]["valid_explanation_loss"] if select_on == "explanation"
-                    else ndcg)
+                tqdm.write(
+                    f"{self.name} epoch {epoch}: "
+                    + ", ".join(f"{k} {v:.4f}" for k, v in history[-1].items() if k != "epoch")
+                )
+            return -history[-1]["valid_explanation_loss"] if select_on == "explanation" else ndcg
 
-        stopper = train_epochs(p["epochs"], p["patience"], run_epoch, self._state,
-                               self._load_state)
+        stopper = train_epochs(p["epochs"], p["patience"], run_epoch, self._state, self._load_state)
         self._train_mode(False)
         unseen = self._valid_ndcg(ctx, valid_idx, p["unseen_template"])
         best = history[stopper.best_epoch - 1] if stopper.best_epoch else {}
@@ -340,8 +386,11 @@ class P5(Method):
             "best_epoch": stopper.best_epoch,
             "selected_on": select_on,
             "best_valid_ndcg@10": best.get("valid_ndcg@10"),
-            **({"best_valid_explanation_loss": best["valid_explanation_loss"]}
-               if "valid_explanation_loss" in best else {}),
+            **(
+                {"best_valid_explanation_loss": best["valid_explanation_loss"]}
+                if "valid_explanation_loss" in best
+                else {}
+            ),
             "valid_ndcg@10_seen_template": best.get("valid_ndcg@10"),
             "valid_ndcg@10_unseen_template": unseen,
             "seen_template": p["seq_template"],
@@ -362,7 +411,8 @@ class P5(Method):
         choice = self.params["select_on"]
         if choice == "auto":
             only_text = bool(ctx.task_names) and all(
-                parse_variant(t)[0] == "explanation" for t in ctx.task_names)
+                parse_variant(t)[0] == "explanation" for t in ctx.task_names
+            )
             choice = "explanation" if only_text else "sequential"
         if choice == "explanation" and not has_valid_explanations:
             raise ConfigError(
@@ -378,11 +428,21 @@ class P5(Method):
         rows = ctx.explanation.part("valid")
         template = get_template(self.params["expl_template"])
         return [
-            Sample(self.eval_source("explanation", template, user=int(u), item=int(i),
-                                    feature=f, title=self.titles.get(int(i))),
-                   str(e), "explanation", template.id, int(u))
-            for u, i, f, e in zip(rows["user"], rows["item"], rows["feature"],
-                                  rows["explanation"])
+            Sample(
+                self.eval_source(
+                    "explanation",
+                    template,
+                    user=int(u),
+                    item=int(i),
+                    feature=f,
+                    title=self.titles.get(int(i)),
+                ),
+                str(e),
+                "explanation",
+                template.id,
+                int(u),
+            )
+            for u, i, f, e in zip(rows["user"], rows["item"], rows["feature"], rows["explanation"])
         ]
 
     @torch.no_grad()
@@ -405,8 +465,10 @@ class P5(Method):
 
     def _state(self) -> dict[str, Any]:
         assert self.backbone is not None
-        return {"backbone": copy.deepcopy(self.backbone.state_dict()),
-                "extra": [t.detach().clone() for t in self.extra_parameters()]}
+        return {
+            "backbone": copy.deepcopy(self.backbone.state_dict()),
+            "extra": [t.detach().clone() for t in self.extra_parameters()],
+        }
 
     def _load_state(self, state: dict[str, Any]) -> None:
         assert self.backbone is not None
@@ -422,8 +484,13 @@ class P5(Method):
         labels = encode_targets(self.tokenizer, [s.target for s in batch], p["max_target_len"])
         enc = {k: v.to(self.device) for k, v in enc.items()}
         prefix = self.prefix(batch[0].family, np.array([s.user for s in batch]))
-        return self.backbone(enc["input_ids"], enc["attention_mask"], enc["whole_word_ids"],
-                             labels.to(self.device), prefix=prefix)
+        return self.backbone(
+            enc["input_ids"],
+            enc["attention_mask"],
+            enc["whole_word_ids"],
+            labels.to(self.device),
+            prefix=prefix,
+        )
 
     def _item_trie(self, n_items: int) -> ItemTrie:
         items = list(range(1, n_items + 1))
@@ -439,7 +506,9 @@ class P5(Method):
         enc = {k: v.to(self.device) for k, v in enc.items()}
         with torch.inference_mode():
             return self.backbone.encode(
-                enc["input_ids"], enc["attention_mask"], enc["whole_word_ids"],
+                enc["input_ids"],
+                enc["attention_mask"],
+                enc["whole_word_ids"],
                 prefix=self.prefix(family, np.asarray(users)),
             )
 
@@ -448,8 +517,9 @@ class P5(Method):
     ) -> list[str]:
         template = get_template(template_id)
         return [
-            self.eval_source("sequential", template, user=int(u),
-                             history=truncate(h, self.params["max_history"]))
+            self.eval_source(
+                "sequential", template, user=int(u), history=truncate(h, self.params["max_history"])
+            )
             for u, h in zip(users, histories)
         ]
 
@@ -461,11 +531,11 @@ class P5(Method):
         for start in range(0, len(users), bs):
             sl = slice(start, start + bs)
             hidden, mask = self._encode(
-                "sequential", self._sequential_sources(users[sl], histories[sl], template_id),
+                "sequential",
+                self._sequential_sources(users[sl], histories[sl], template_id),
                 users[sl],
             )
-            table = torch.full((hidden.shape[0], self.n_items + 1), -math.inf,
-                               device=hidden.device)
+            table = torch.full((hidden.shape[0], self.n_items + 1), -math.inf, device=hidden.device)
             assert self.backbone is not None
             if self.params["ranking"] == "exact":
                 scores = score_all_items(self.backbone.t5, hidden, mask, self.trie)
@@ -474,7 +544,11 @@ class P5(Method):
                 self._free_generation_scores(hidden, mask, table)
             else:
                 items, scores = constrained_beam_search(
-                    self.backbone.t5, hidden, mask, self.trie, num_beams=self.params["num_beams"],
+                    self.backbone.t5,
+                    hidden,
+                    mask,
+                    self.trie,
+                    num_beams=self.params["num_beams"],
                     pool_all_finished=self.params["beam_keep_all_finished"],
                 )
                 found = items >= 0
@@ -490,7 +564,10 @@ class P5(Method):
         item are counted in ``predict_info`` (never replaced by some item), and rank nothing."""
         assert self.backbone is not None
         beams = unconstrained_beam_search(
-            self.backbone.t5, hidden, mask, max_new_tokens=self.trie.depth,
+            self.backbone.t5,
+            hidden,
+            mask,
+            max_new_tokens=self.trie.depth,
             num_beams=self.params["num_beams"],
         )
         invalid = total = 0
@@ -513,8 +590,10 @@ class P5(Method):
     def _valid_ndcg(self, ctx: FitContext, idx: np.ndarray, template_id: str) -> float:
         """Validation NDCG@10 of the users ``idx`` asked with the sequential ``template_id``."""
         return valid_ndcg(
-            lambda u, h: self._score_all(u, h, template_id), ctx.split.users[idx],
-            [ctx.split.train[i] for i in idx], ctx.split.valid[idx],
+            lambda u, h: self._score_all(u, h, template_id),
+            ctx.split.users[idx],
+            [ctx.split.train[i] for i in idx],
+            ctx.split.valid[idx],
             self.params["eval_batch_size"],
         )
 
@@ -543,19 +622,34 @@ class P5(Method):
         titles = self.titles
         out: list[str] = []
         bs = p["eval_batch_size"]
-        for start in tqdm(range(0, len(users), bs), desc=f"{self.name} explain", leave=False,
-                          disable=not self.show_progress):
+        for start in tqdm(
+            range(0, len(users), bs),
+            desc=f"{self.name} explain",
+            leave=False,
+            disable=not self.show_progress,
+        ):
             sl = slice(start, start + bs)
             sources = [
-                self.eval_source("explanation", template, user=int(u), item=int(i), feature=f,
-                                 title=titles.get(int(i)))
+                self.eval_source(
+                    "explanation",
+                    template,
+                    user=int(u),
+                    item=int(i),
+                    feature=f,
+                    title=titles.get(int(i)),
+                )
                 for u, i, f in zip(users[sl], items[sl], features[sl])
             ]
             hidden, mask = self._encode("explanation", sources, users[sl])
             gen = beam_generate(
-                self.backbone.t5, hidden, mask, num_beams=p["expl_beams"],
-                num_beam_groups=p["expl_groups"], diversity_penalty=p["expl_diversity"],
-                min_new_tokens=p["expl_min_length"], max_new_tokens=p["expl_max_length"],
+                self.backbone.t5,
+                hidden,
+                mask,
+                num_beams=p["expl_beams"],
+                num_beam_groups=p["expl_groups"],
+                diversity_penalty=p["expl_diversity"],
+                min_new_tokens=p["expl_min_length"],
+                max_new_tokens=p["expl_max_length"],
             )
             out += [t.strip() for t in self.tokenizer.batch_decode(gen, skip_special_tokens=True)]
         return out

@@ -36,6 +36,7 @@ method, ``peapod-no-user``, the paper's ablation row.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,7 @@ from torch import nn
 from benchmark.errors import ConfigError
 from methods.base import FitContext
 from methods.p5.pod import POD
+from methods.params import flag, param, positive_int
 from methods.user_factors import train_user_factors
 
 PEAPOD_BIBTEX = """@article{ramos2024peapod,
@@ -56,11 +58,12 @@ PEAPOD_BIBTEX = """@article{ramos2024peapod,
   archiveprefix = {arXiv}
 }"""
 
-_SHARED = {"user_prompt": True, "prompt_length": 3, "user_dim": 64, "cf_epochs": 10}
-#: REFERENCE.md: t5-small, batch 64, lr 5e-4, up to 30 epochs, 4 heads, prompt length 3, k = 20,
-#: user embeddings of width 512 (POD's paper profile already has the first four)
-_PAPER = {**POD.defaults["paper"], "lr": 5e-4, "batch_size": 64, "epochs": 30,
-          "prompt_length": 3, "user_dim": 512}
+
+def _ablation(value: Any) -> str | None:
+    """``peapod-no-user``'s ``user_prompt``: only ``false``, the point of the ablation."""
+    if value is False:
+        return None
+    return f"false (peapod-no-user is the no-user-prompt ablation; use peapod), got {value!r}"
 
 
 def nearest_users(vectors: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
@@ -88,13 +91,24 @@ class PeaPOD(POD):
     """Shared part of the PeaPOD variants: CF user vectors, the ``[task; user]`` prefix."""
 
     bibtex = PEAPOD_BIBTEX
-    defaults = {"cpu": {**POD.defaults["cpu"], **_SHARED}, "paper": _PAPER}
+
+    @dataclass
+    class Params(POD.Params):
+        """POD's, plus the user prompt. REFERENCE.md: t5-small, batch 64, lr 5e-4, up to 30
+        epochs (POD's ``paper`` profile already has these), 4 heads, prompt length 3, k = 20,
+        user embeddings of width 512."""
+
+        #: ``False``: no user prompt, POD exactly (the ``peapod-no-user`` ablation)
+        user_prompt: bool = param(True, check=flag)
+        #: user-prompt vectors after the task prompts
+        prompt_length: int = param(3, paper=3, check=positive_int)
+        #: width of the CF user vectors
+        user_dim: int = param(64, paper=512, check=positive_int)
+        #: ALS alternations of the CF user vectors
+        cf_epochs: int = param(10, check=positive_int)
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
-        p = self.params
-        if p["prompt_length"] < 1 or p["user_dim"] < 1 or p["cf_epochs"] < 1:
-            raise ConfigError(f"{self.name}: prompt_length, user_dim and cf_epochs must be >= 1")
         self.user_modules: nn.Module | None = None
 
     # ------------------------------------------------------------------ building
@@ -105,8 +119,13 @@ class PeaPOD(POD):
         p = self.params
         split = ctx.split
         vectors = train_user_factors(
-            split.train, split.users, ctx.dataset.n_users, split.n_items, dim=p["user_dim"],
-            epochs=p["cf_epochs"], seed=ctx.seed,
+            split.train,
+            split.users,
+            ctx.dataset.n_users,
+            split.n_items,
+            dim=p["user_dim"],
+            epochs=p["cf_epochs"],
+            seed=ctx.seed,
         )
         self.fit_info_extra = {
             "user_representation": (
@@ -167,15 +186,12 @@ class PeaPODPool(PeaPOD):
     """PeaPOD as in the paper: the user's prompt is an attention-weighted mix of a prompt pool."""
 
     name = "peapod"
-    defaults = {
-        "cpu": {**PeaPOD.defaults["cpu"], "pool_size": 10},
-        "paper": {**PeaPOD.defaults["paper"], "pool_size": 10},
-    }
 
-    def __init__(self, profile: str = "cpu", **params: Any) -> None:
-        super().__init__(profile, **params)
-        if self.params["pool_size"] < 1:
-            raise ConfigError(f"{self.name}: pool_size must be >= 1")
+    @dataclass
+    class Params(PeaPOD.Params):
+        """PeaPOD's, with the pool's size (the abstract gives none; 10 is ours)."""
+
+        pool_size: int = param(10, paper=10, check=positive_int)
 
     def _build_user_modules(self, ctx: FitContext) -> nn.Module:
         assert self.backbone is not None
@@ -212,17 +228,23 @@ class PeaPODKNN(PeaPOD):
     """PeaPOD as released: attention from the user over their nearest users' vectors."""
 
     name = "peapod-knn"
-    defaults = {
-        "cpu": {**PeaPOD.defaults["cpu"], "neighbours": 20, "user_heads": 4},
-        "paper": {**PeaPOD.defaults["paper"], "neighbours": 20, "user_heads": 4},
-    }
+
+    @dataclass
+    class Params(PeaPOD.Params):
+        """PeaPOD's, with the released code's attention: k = 20 neighbours (as on Sports and
+        Beauty), 4 heads."""
+
+        neighbours: int = param(20, paper=20, check=positive_int)
+        user_heads: int = param(4, paper=4, check=positive_int)
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
         p = self.params
-        if p["neighbours"] < 1 or p["user_heads"] < 1 or p["user_dim"] % p["user_heads"]:
-            raise ConfigError(f"{self.name}: need neighbours >= 1 and user_dim divisible by "
-                              "user_heads")
+        if p["user_dim"] % p["user_heads"]:
+            raise ConfigError(
+                f"method_params.{self.name}.user_dim: must be divisible by user_heads "
+                f"({p['user_heads']}), got {p['user_dim']}"
+            )
 
     def _build_user_modules(self, ctx: FitContext) -> nn.Module:
         assert self.backbone is not None
@@ -256,12 +278,9 @@ class PeaPODNoUser(PeaPOD):
     """The ablation: PeaPOD without the user prompt, which is POD with the same seed."""
 
     name = "peapod-no-user"
-    defaults = {
-        "cpu": {**PeaPOD.defaults["cpu"], "user_prompt": False},
-        "paper": {**PeaPOD.defaults["paper"], "user_prompt": False},
-    }
 
-    def __init__(self, profile: str = "cpu", **params: Any) -> None:
-        super().__init__(profile, **params)
-        if self.params["user_prompt"]:
-            raise ConfigError(f"{self.name} is the no-user-prompt ablation; use peapod")
+    @dataclass
+    class Params(PeaPOD.Params):
+        """PeaPOD's, with the user prompt off in every profile and only off accepted."""
+
+        user_prompt: bool = param(False, paper=False, check=_ablation)

@@ -11,6 +11,7 @@ default (10 in the reported runs).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from torch import nn
 from methods.base import FitContext
 from methods.p5.p5 import P5
 from methods.p5.templates import SHORT, Template, render_source
+from methods.params import optional, param, positive_int, positive_number
 
 POD_BIBTEX = """@inproceedings{li2023pod,
   title     = {Prompt Distillation for Efficient LLM-based Recommendation},
@@ -39,11 +41,18 @@ class POD(P5):
     bibtex = POD_BIBTEX
     #: inference always uses the short input, so there is no held-out wording to test
     prompt_variants = frozenset({"seen"})
-    defaults = {
-        "cpu": {**P5.defaults["cpu"], "n_prompts": 3, "patience": 5},
-        "paper": {**P5.defaults["paper"], "lr": 5e-4, "batch_size": 64, "epochs": 30,
-                  "n_prompts": 3},
-    }
+
+    @dataclass
+    class Params(P5.Params):
+        """P5's, with early stopping (patience 5) and REFERENCE.md's ``paper`` optimiser: lr
+        5e-4, batch 64, up to 30 epochs, and the code's default of 3 prompt vectors."""
+
+        patience: int | None = param(5, check=optional(positive_int))
+        lr: float = param(1e-3, paper=5e-4, check=positive_number)
+        batch_size: int = param(32, paper=64, check=positive_int)
+        epochs: int = param(10, paper=30, check=positive_int)
+        #: learnable vectors per task family, prepended to the encoder input
+        n_prompts: int = param(3, paper=3, check=positive_int)
 
     def _build_prompts(self, ctx: FitContext) -> None:
         assert self.backbone is not None
