@@ -18,7 +18,7 @@ import torch
 
 from benchmark.backends.llm import LLMSpec
 from benchmark.data.schema import Dataset
-from methods.params import Params, unknown_message
+from methods.params import NoParams, Params
 from tasks.explanation import ExplanationData
 from tasks.split import Split
 
@@ -66,10 +66,9 @@ class Method(ABC):
     #: mark its rows and list it under "Baselines", so a reader sees what a method must beat
     baseline: ClassVar[str] = ""
     #: the typed parameter declaration (:mod:`methods.params`): types, per-profile defaults
-    #: and constraints, declared once; ``None`` for a method still on the ``defaults`` dict
-    Params: ClassVar[type[Params] | None] = None
-    #: default hyperparameters per profile; user params override them. Derived (read-only)
-    #: from ``Params``; a class without one may write it by hand (no registered method does).
+    #: and constraints, declared once (``NoParams`` for a method without hyperparameters)
+    Params: ClassVar[type[Params]] = NoParams
+    #: default hyperparameters per profile, a read-only view derived from ``Params``
     defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     #: task kinds the method answers: "full" / "candidates" (ranking), "generation" (text)
     task_kinds: ClassVar[frozenset[str]] = frozenset({"full", "candidates"})
@@ -86,15 +85,13 @@ class Method(ABC):
     uses_llm: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Derive ``defaults`` from a class's own ``Params``, so the two cannot disagree; a
-        class that writes its own ``defaults`` dict instead drops an inherited ``Params``."""
+        """Derive ``defaults`` from the class's ``Params``, so the two cannot disagree; a
+        hand-written ``defaults`` dict is refused (declare the parameters in ``Params``)."""
         super().__init_subclass__(**kwargs)
-        if "Params" in cls.__dict__ and cls.Params is not None:
-            if "defaults" in cls.__dict__:
-                raise TypeError(f"{cls.__name__}: declare Params or defaults, not both")
-            cls.defaults = cls.Params.profile_view()
-        elif "defaults" in cls.__dict__:
-            cls.Params = None
+        if "defaults" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: declare the parameters as a Params dataclass "
+                            "(methods.params), not a defaults dict")  # fmt: skip
+        cls.defaults = cls.Params.profile_view()
 
     @classmethod
     def resources(cls, profile: str, *, tensor_parallel_size: int = 1) -> dict[str, float]:
@@ -110,21 +107,11 @@ class Method(ABC):
     def param_defaults(cls, profile: str = "cpu") -> dict[str, Any]:
         """Every accepted hyperparameter with its default under ``profile`` (the ``cpu``
         values, overridden by the profile's)."""
-        if cls.Params is not None:
-            return cls.Params.defaults_for(profile)
-        return {**cls.defaults.get("cpu", {}), **cls.defaults.get(profile, {})}
+        return cls.Params.defaults_for(profile)
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         name = self.name or type(self).__name__
-        if self.Params is not None:
-            base = self.Params.resolve(name, profile, params)
-        else:
-            base = self.param_defaults(profile)
-            unknown = set(params) - set(base)
-            if unknown:
-                raise TypeError(unknown_message(name, unknown, base))
-            base.update(params)
-        self.params: dict[str, Any] = base
+        self.params: dict[str, Any] = self.Params.resolve(name, profile, params)
         self.profile = profile
         #: filled by ``fit``: anything worth recording in the results (epochs, best epoch...).
         self.fit_info: dict[str, Any] = {}

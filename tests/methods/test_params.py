@@ -97,22 +97,11 @@ def test_defaults_is_a_read_only_view_of_the_declaration():
         RPP.defaults["cpu"]["iterations"] = 3  # type: ignore[index]
 
 
-def test_a_class_declares_params_or_defaults_not_both():
-    with pytest.raises(TypeError, match="not both"):
+def test_a_defaults_dict_is_refused():
+    with pytest.raises(TypeError, match="declare the parameters as a Params dataclass"):
 
-        class _Both(_Toy):
-            @dataclass
-            class Params(Params):
-                size: int = param(1)
-
-            defaults: ClassVar[dict] = {"cpu": {"size": 1}}
-
-
-def test_a_subclass_with_a_defaults_dict_leaves_its_parents_params():
-    class _Old(_Toy):
-        defaults: ClassVar[dict] = {"cpu": {"x": 1}, "paper": {"x": 2}}
-
-    assert _Old.Params is None and _Old(profile="paper").params == {"x": 2}
+        class _Old(_Toy):
+            defaults: ClassVar[dict] = {"cpu": {"x": 1}, "paper": {"x": 2}}
 
 
 @pytest.mark.parametrize("name", METHODS.names())
@@ -121,5 +110,4 @@ def test_every_method_builds_under_every_profile(name):
     for profile in ("cpu", "paper"):
         method = cls(profile=profile)
         assert method.params == cls.param_defaults(profile)
-        if cls.Params is not None:
-            assert list(method.params) == [f.name for f in cls.Params.specs()]
+        assert list(method.params) == [f.name for f in cls.Params.specs()]
