@@ -14,8 +14,8 @@ overrides), to refuse unknown names with a did-you-mean, and to derive the per-p
 
 A check returns ``None`` for a good value, else what was expected; :meth:`Params.resolve`
 raises it as ``ConfigError("method_params.<method>.<field>: <expected>")`` so the config field
-is named. Every registered method declares a ``Params`` class; a class without one may still
-write the older ``defaults`` dict by hand.
+is named. Every method declares a ``Params`` class (``NoParams`` when it has none); a
+hand-written ``defaults`` dict is refused.
 """
 
 from __future__ import annotations
