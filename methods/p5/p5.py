@@ -84,7 +84,7 @@ from methods.params import (
     positive_int,
     positive_number,
 )
-from methods.training import train_epochs, valid_ndcg
+from methods.training import stop_info, train_epochs, valid_ndcg
 from tasks.base import parse_variant
 
 P5_BIBTEX = """@inproceedings{geng2022p5,
@@ -377,13 +377,30 @@ class P5(Method):
                 )
             return -history[-1]["valid_explanation_loss"] if select_on == "explanation" else ndcg
 
-        stopper = train_epochs(p["epochs"], p["patience"], run_epoch, self._state, self._load_state)
+        def training_state() -> dict[str, Any]:
+            return {"model": self._state(), "optim": optim.state_dict(),
+                    "sched": sched.state_dict(), "rng": rng.bit_generator.state,
+                    "history": history, "n_samples": n_samples,
+                    "train_seconds": train_seconds}  # fmt: skip
+
+        def load_training_state(state: dict[str, Any]) -> None:
+            nonlocal n_samples, train_seconds
+            self._load_state(state["model"])
+            optim.load_state_dict(state["optim"])
+            sched.load_state_dict(state["sched"])
+            rng.bit_generator.state = state["rng"]  # the next epoch draws its samples from it
+            history[:] = state["history"]
+            n_samples, train_seconds = state["n_samples"], state["train_seconds"]
+
+        stopper = train_epochs(p["epochs"], p["patience"], run_epoch, self._state,
+                               self._load_state, checkpoint=ctx.checkpoint,
+                               training_state=training_state,
+                               load_training_state=load_training_state)  # fmt: skip
         self._train_mode(False)
         unseen = self._valid_ndcg(ctx, valid_idx, p["unseen_template"])
         best = history[stopper.best_epoch - 1] if stopper.best_epoch else {}
         self.fit_info = {
-            "epochs": stopper.epochs,
-            "best_epoch": stopper.best_epoch,
+            **stop_info(stopper),
             "selected_on": select_on,
             "best_valid_ndcg@10": best.get("valid_ndcg@10"),
             **(

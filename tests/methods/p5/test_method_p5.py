@@ -7,6 +7,7 @@ from walk_data import TINY_T5, ndcg_at_10, random_ndcg, walk_dataset
 
 from methods.base import FitContext
 from methods.p5.p5 import P5
+from methods.p5.peapod import PeaPODKNN
 from methods.p5.pod import POD
 from tasks.explanation import prepare
 
@@ -129,3 +130,45 @@ def test_text_only_runs_pick_the_epoch_on_explanation_loss(trained, walk):
 def test_select_on_is_checked():
     with pytest.raises(Exception, match="select_on"):
         P5(select_on="bleu", **TINY)
+
+
+class _Killed(Exception):
+    """Stands in for a kill in the middle of an epoch."""
+
+
+@pytest.mark.parametrize("cls", [P5, POD, PeaPODKNN])
+def test_a_killed_fit_resumes_to_the_uninterrupted_result(walk, tmp_path, monkeypatch, cls):
+    from methods.checkpoint import EpochCheckpoint
+
+    ds, split = walk
+    params = {**TINY, "epochs": 3, "patience": None}
+
+    def fit(checkpoint=None):
+        torch.manual_seed(0)
+        model = cls(**params)
+        model.fit(FitContext(dataset=ds, split=split, seed=0, show_progress=False,
+                             checkpoint=checkpoint))  # fmt: skip
+        return model
+
+    whole = fit()
+    checkpoint = EpochCheckpoint(tmp_path / f"{cls.name}.pt")
+    real, calls = cls._valid_ndcg, []
+
+    def dies_in_epoch_3(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise _Killed
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "_valid_ndcg", dies_in_epoch_3)
+    with pytest.raises(_Killed):
+        fit(checkpoint)
+    assert checkpoint.load()["epoch"] == 2
+    monkeypatch.setattr(cls, "_valid_ndcg", real)
+    resumed = fit(checkpoint)
+    info, full = resumed.fit_info, whole.fit_info
+    assert info["resumed_from_epoch"] == 2 and "resumed_from_epoch" not in full
+    assert info["history"] == full["history"] and info["train_samples"] == full["train_samples"]
+    assert (info["stop_reason"], info["patience"]) == ("cap", None)
+    users, hist = split.users[:10], split.histories("test")[:10]
+    assert torch.equal(resumed.score_all(users, hist), whole.score_all(users, hist))
