@@ -176,6 +176,16 @@ class P5(Method):
         prefixes_per_user: int | None = param(4, paper=None, check=optional(positive_int))
         max_input_len: int = param(160, paper=512, check=positive_int)
         max_target_len: int = param(48, paper=64, check=positive_int)
+        #: ranking families trained (explanation joins when the data has reviews): P5's
+        #: ``sequential,direct`` (next item, and yes/no on a candidate), or ``sequential`` only
+        rank_families: str = param("sequential,direct",
+                                   check=choice("sequential,direct", "sequential"))
+        #: ``linear``: warm-up, then linear decay to zero at the ``epochs`` cap (P5's recipe,
+        #: which assumes the cap is reached); ``constant``: warm-up, then ``lr`` until it stops
+        lr_schedule: str = param("linear", check=choice("linear", "constant"))
+        #: seconds of epochs (validation included) after which the fit ends with the epoch
+        #: that reaches them (``stop_reason`` "time limit"); None: no limit
+        time_limit: float | None = param(None, check=optional(positive_number))
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
@@ -219,12 +229,6 @@ class P5(Method):
         return template_id
 
     # ------------------------------------------------------------------ training
-    def _families(self, ctx: FitContext) -> list[str]:
-        fams = ["sequential", "direct"]
-        if ctx.explanation is not None:
-            fams.append("explanation")
-        return fams
-
     def _epoch_samples(self, ctx: FitContext, rng: np.random.Generator) -> dict[str, list[Sample]]:
         p = self.params
         out: dict[str, list[Sample]] = {
@@ -235,14 +239,15 @@ class P5(Method):
                 rng=rng,
                 prefixes_per_user=p["prefixes_per_user"],
             ),
-            "direct": direct_samples(
+        }
+        if "direct" in p["rank_families"].split(","):
+            out["direct"] = direct_samples(
                 ctx.split,
                 stage="train",
                 rng=rng,
                 n_candidates=p["direct_candidates"],
                 max_history=p["max_history"],
-            ),
-        }
+            )
         if ctx.explanation is not None:
             out["explanation"] = explanation_samples(
                 ctx.explanation.examples,
@@ -321,9 +326,12 @@ class P5(Method):
         steps_per_epoch = sum(math.ceil(len(v) / p["batch_size"]) for v in samples.values())
         total = max(1, steps_per_epoch * p["epochs"])
         warm = max(1, int(p["warmup"] * total))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            optim, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
-        )
+        if p["lr_schedule"] == "constant":  # warm-up, then lr until the fit stops
+            sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min((s + 1) / warm, 1.0))
+        else:  # P5's: warm-up, then linear decay to zero at the epoch cap
+            sched = torch.optim.lr_scheduler.LambdaLR(
+                optim, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+            )
         valid_idx = np.sort(
             rng.choice(
                 ctx.split.n_users, size=min(p["valid_users"], ctx.split.n_users), replace=False
@@ -395,13 +403,16 @@ class P5(Method):
         stopper = train_epochs(p["epochs"], p["patience"], run_epoch, self._state,
                                self._load_state, checkpoint=ctx.checkpoint,
                                training_state=training_state,
-                               load_training_state=load_training_state)  # fmt: skip
+                               load_training_state=load_training_state,
+                               time_limit=p["time_limit"])  # fmt: skip
         self._train_mode(False)
         unseen = self._valid_ndcg(ctx, valid_idx, p["unseen_template"])
         best = history[stopper.best_epoch - 1] if stopper.best_epoch else {}
         self.fit_info = {
             **stop_info(stopper),
             "selected_on": select_on,
+            "lr_schedule": p["lr_schedule"],
+            "final_lr": float(sched.get_last_lr()[0]),
             "best_valid_ndcg@10": best.get("valid_ndcg@10"),
             **(
                 {"best_valid_explanation_loss": best["valid_explanation_loss"]}

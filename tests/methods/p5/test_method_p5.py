@@ -172,3 +172,13 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_result(walk, tmp_path, monkey
     assert (info["stop_reason"], info["patience"]) == ("cap", None)
     users, hist = split.users[:10], split.histories("test")[:10]
     assert torch.equal(resumed.score_all(users, hist), whole.score_all(users, hist))
+
+
+def test_sequential_only_training_and_a_constant_schedule(walk):
+    ds, split = walk
+    torch.manual_seed(0)
+    model = P5(**{**TINY, "epochs": 2, "rank_families": "sequential", "lr_schedule": "constant"})
+    model.fit(FitContext(dataset=ds, split=split, seed=0, show_progress=False))
+    assert model.fit_info["families"] == ["sequential"]
+    assert model.fit_info["stop_reason"] == "cap" and len(model.fit_info["history"]) == 2
+    assert model.fit_info["final_lr"] == pytest.approx(TINY.get("lr", 1e-3))  # no decay
