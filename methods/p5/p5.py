@@ -100,6 +100,8 @@ P5_BIBTEX = """@inproceedings{geng2022p5,
 
 RANKINGS = ("exact", "beam", "free")
 SELECT_ON = ("auto", "sequential", "explanation")
+#: epochs the warm-up share of the constant schedule refers to (P5 trains 10 epochs)
+WARMUP_EPOCHS = 10
 
 
 def _template_id(value: Any) -> str | None:
@@ -325,7 +327,10 @@ class P5(Method):
         optim = torch.optim.AdamW(params, lr=p["lr"], weight_decay=p["weight_decay"])
         steps_per_epoch = sum(math.ceil(len(v) / p["batch_size"]) for v in samples.values())
         total = max(1, steps_per_epoch * p["epochs"])
-        warm = max(1, int(p["warmup"] * total))
+        # the warm-up is a share of the cap under P5's linear schedule; under the constant one
+        # it is the same share of 10 epochs (P5's recipe), so raising the cap does not stretch it
+        warm_of = total if p["lr_schedule"] == "linear" else steps_per_epoch * WARMUP_EPOCHS
+        warm = max(1, int(p["warmup"] * warm_of))
         if p["lr_schedule"] == "constant":  # warm-up, then lr until the fit stops
             sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min((s + 1) / warm, 1.0))
         else:  # P5's: warm-up, then linear decay to zero at the epoch cap
