@@ -58,12 +58,13 @@ class EarlyStopping:
 
     @property
     def improving_at_cap(self) -> bool:
-        """Stopped by its budget (the epoch cap or the time limit) while its own rule still
-        expected improvement: the best epoch is the last one (``patience`` None), or within the
-        last ``patience`` epochs. Such a fit measures its budget more than its method."""
+        """Stopped by its budget (the epoch cap or the time limit) before its early-stopping
+        rule ended it: the best epoch is within the last ``patience`` epochs, or there is no
+        rule (``patience`` None), so nothing showed the fit had converged. Such a fit measures
+        its budget as much as its method."""
         if self.stopped_early or self.epochs == 0:
             return False
-        return self.epochs - self.best_epoch < (self.patience or 1)
+        return self.patience is None or self.epochs - self.best_epoch < self.patience
 
     def state_dict(self) -> dict[str, Any]:
         """Everything ``step`` depends on, for an epoch checkpoint."""

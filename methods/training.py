@@ -63,7 +63,7 @@ def train_epochs(
     better) for epochs 1..``max_epochs`` until ``patience`` epochs bring no improvement, then
     ``restore`` the best epoch's ``snapshot()``. The returned stopper says which epoch that was
     (``best_epoch``, ``best``), how many ran (``epochs``), why it stopped (``stop_reason``) and
-    whether it was still improving at the cap (``improving_at_cap``).
+    whether the cap stopped it before early stopping could (``improving_at_cap``).
 
     With a ``checkpoint``, the state after each epoch (``training_state()``, the stopper, the
     global random states) is saved, and a checkpoint found at the start is loaded

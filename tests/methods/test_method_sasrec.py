@@ -244,4 +244,4 @@ def test_the_fit_says_why_it_stopped() -> None:
     data = cycle_dataset()
     info = _fit(data, max_epochs=2, patience=None).fit_info
     assert info["stop_reason"] == "cap" and info["patience"] is None
-    assert info["improving_at_cap"] == (info["best_epoch"] == 2)
+    assert info["improving_at_cap"]  # no early stopping: nothing showed it had converged

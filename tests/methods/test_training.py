@@ -70,5 +70,7 @@ def test_a_time_limit_ends_the_fit_after_the_epoch_that_reaches_it() -> None:
     assert ran == [1] and stopper.stop_reason == "time limit"
     assert stopper.improving_at_cap  # its best epoch is its last: the budget, not the method
     assert stopper.elapsed > 0
-    capped = train_epochs(3, None, lambda e: 1.0 / e, lambda: None, lambda state: None)
-    assert capped.stop_reason == "cap" and not capped.improving_at_cap
+    capped = train_epochs(3, 2, lambda e: 1.0 / e, lambda: None, lambda state: None)
+    assert capped.stop_reason == "patience" and not capped.improving_at_cap
+    unruled = train_epochs(3, None, lambda e: 1.0 / e, lambda: None, lambda state: None)
+    assert unruled.stop_reason == "cap" and unruled.improving_at_cap  # no rule ever checked
