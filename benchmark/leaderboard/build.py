@@ -899,10 +899,14 @@ def _capped_note(method: str, records: list[dict[str, Any]]) -> str | None:
     best = ", ".join(str(r["method"]["fit_info"]["best_epoch"]) for r in capped)
     caps = sorted({int(r["method"]["fit_info"]["epochs"]) for r in capped})
     rules = sorted({str((r["method"].get("params") or {}).get("patience")) for r in capped})
-    rule = ("patience " + " or ".join(rules)) if rules != ["None"] else "no early stopping"
-    return (f"{method} †: seed(s) {seeds} ended at the epoch cap ({' or '.join(map(str, caps))}) "
-            f"before early stopping ended them (best epoch {best}; {rule}); the row measures "
-            "the training budget as much as the method.")
+    cap = " or ".join(map(str, caps))
+    if rules == ["None"]:
+        how = f"with no early stopping to show they had converged (best epoch {best})"
+    else:
+        how = (f"before early stopping (patience {' or '.join(rules)}) ended them "
+               f"(best epoch {best})")
+    return (f"{method} †: seed(s) {seeds} ended at the epoch cap ({cap}) {how}; the row "
+            "measures the training budget as much as the method.")
 
 
 def _replayed_note(method: str, records: list[dict[str, Any]]) -> str | None:

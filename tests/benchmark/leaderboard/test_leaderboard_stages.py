@@ -273,5 +273,5 @@ def test_capped_rows_get_a_dagger_and_a_note(make_result, load):
     assert lb.row("t5").capped_seeds == [0] and lb.row("pop").capped_seeds == []
     page = to_markdown(lb)
     assert "[t5](sequential/cards/t5.md) †" in page
-    assert ("t5 †: seed(s) 0 ended at the epoch cap (10) before early stopping ended them "
-            "(best epoch 9; patience 3)") in page
+    assert ("t5 †: seed(s) 0 ended at the epoch cap (10) before early stopping (patience 3) "
+            "ended them (best epoch 9); the row measures") in page
