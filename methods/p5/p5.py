@@ -74,6 +74,7 @@ from methods.p5.samples import (
 from methods.p5.templates import TEMPLATES, Template, get_template, render_source
 from methods.params import (
     Params,
+    check_divisible,
     choice,
     flag,
     fraction,
@@ -192,11 +193,7 @@ class P5(Method):
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
         p = self.params
-        if p["expl_beams"] % p["expl_groups"]:
-            raise ConfigError(
-                f"method_params.{self.name}.expl_beams: must be divisible by expl_groups "
-                f"({p['expl_groups']}), got {p['expl_beams']}"
-            )
+        check_divisible(self.name, p, "expl_beams", "expl_groups")
         self.backbone: P5Backbone | None = None
 
     # ------------------------------------------------------------------ hooks for POD
@@ -461,22 +458,15 @@ class P5(Method):
         rows = ctx.explanation.part("valid")
         template = get_template(self.params["expl_template"])
         return [
-            Sample(
-                self.eval_source(
-                    "explanation",
-                    template,
-                    user=int(u),
-                    item=int(i),
-                    feature=f,
-                    title=self.titles.get(int(i)),
-                ),
-                str(e),
-                "explanation",
-                template.id,
-                int(u),
-            )
+            Sample(self._explanation_source(template, u, i, f), str(e), "explanation",
+                   template.id, int(u))
             for u, i, f, e in zip(rows["user"], rows["item"], rows["feature"], rows["explanation"])
-        ]
+        ]  # fmt: skip
+
+    def _explanation_source(self, template: Template, user: Any, item: Any, feature: str) -> str:
+        """The evaluation input asking ``user`` to explain ``item`` under ``feature``."""
+        return self.eval_source("explanation", template, user=int(user), item=int(item),
+                                feature=feature, title=self.titles.get(int(item)))  # fmt: skip
 
     @torch.no_grad()
     def _mean_loss(self, samples: list[Sample]) -> float:
@@ -652,7 +642,6 @@ class P5(Method):
         assert self.backbone is not None
         p = self.params
         template = get_template(self.eval_template_id("explanation"))
-        titles = self.titles
         out: list[str] = []
         bs = p["eval_batch_size"]
         for start in tqdm(
@@ -662,17 +651,8 @@ class P5(Method):
             disable=not self.show_progress,
         ):
             sl = slice(start, start + bs)
-            sources = [
-                self.eval_source(
-                    "explanation",
-                    template,
-                    user=int(u),
-                    item=int(i),
-                    feature=f,
-                    title=titles.get(int(i)),
-                )
-                for u, i, f in zip(users[sl], items[sl], features[sl])
-            ]
+            sources = [self._explanation_source(template, u, i, f)
+                       for u, i, f in zip(users[sl], items[sl], features[sl])]  # fmt: skip
             hidden, mask = self._encode("explanation", sources, users[sl])
             gen = beam_generate(
                 self.backbone.t5,

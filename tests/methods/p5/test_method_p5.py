@@ -1,5 +1,8 @@
 """P5 and POD end to end on a tiny dataset: train, rank, score candidates, explain."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +13,9 @@ from methods.p5.p5 import P5
 from methods.p5.peapod import PeaPODKNN
 from methods.p5.pod import POD
 from tasks.explanation import prepare
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from guards import dies_on_call  # noqa: E402
 
 TINY = TINY_T5
 
@@ -152,15 +158,8 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_result(walk, tmp_path, monkey
 
     whole = fit()
     checkpoint = EpochCheckpoint(tmp_path / f"{cls.name}.pt")
-    real, calls = cls._valid_ndcg, []
-
-    def dies_in_epoch_3(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise _Killed
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(cls, "_valid_ndcg", dies_in_epoch_3)
+    real = cls._valid_ndcg
+    monkeypatch.setattr(cls, "_valid_ndcg", dies_on_call(real, 3, _Killed()))  # in epoch 3
     with pytest.raises(_Killed):
         fit(checkpoint)
     assert checkpoint.load()["epoch"] == 2
