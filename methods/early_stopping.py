@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 #: why a fit stopped (``EarlyStopping.stop_reason``)
-STOP_REASONS = ("patience", "cap")
+STOP_REASONS = ("patience", "cap", "time limit")
 
 
 class EarlyStopping:
@@ -21,7 +21,7 @@ class EarlyStopping:
 
     #: the fields an epoch checkpoint stores (``state_dict``)
     _FIELDS = ("patience", "best", "best_epoch", "best_state", "bad_epochs", "stopped_early",
-               "epochs")  # fmt: skip
+               "epochs", "timed_out", "elapsed")  # fmt: skip
 
     def __init__(self, patience: int | None) -> None:
         self.patience = patience
@@ -33,6 +33,9 @@ class EarlyStopping:
         self.epochs = 0  # the last epoch stepped: how many were run
         #: the epoch a resumed fit continued after (0: it ran from the start)
         self.resumed_from = 0
+        #: seconds the epochs took (over all sittings), and whether they hit the time limit
+        self.elapsed = 0.0
+        self.timed_out = False
 
     def step(self, epoch: int, score: float, snapshot: Callable[[], Any]) -> bool:
         """Record ``epoch``'s validation ``score``; True when training should stop."""
@@ -47,17 +50,21 @@ class EarlyStopping:
 
     @property
     def stop_reason(self) -> str:
-        """``patience`` (no improvement for ``patience`` epochs) or ``cap`` (the epoch limit)."""
-        return "patience" if self.stopped_early else "cap"
+        """``patience`` (no improvement for ``patience`` epochs), ``time limit`` or ``cap`` (the
+        epoch limit)."""
+        if self.stopped_early:
+            return "patience"
+        return "time limit" if self.timed_out else "cap"
 
     @property
     def improving_at_cap(self) -> bool:
-        """Stopped by the cap while its own rule still expected improvement: the best epoch is
-        the last one (``patience`` None), or within the last ``patience`` epochs. Such a fit
-        measures its budget more than its method."""
+        """Stopped by its budget (the epoch cap or the time limit) before its early-stopping
+        rule ended it: the best epoch is within the last ``patience`` epochs, or there is no
+        rule (``patience`` None), so nothing showed the fit had converged. Such a fit measures
+        its budget as much as its method."""
         if self.stopped_early or self.epochs == 0:
             return False
-        return self.epochs - self.best_epoch < (self.patience or 1)
+        return self.patience is None or self.epochs - self.best_epoch < self.patience
 
     def state_dict(self) -> dict[str, Any]:
         """Everything ``step`` depends on, for an epoch checkpoint."""
@@ -65,4 +72,4 @@ class EarlyStopping:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k in self._FIELDS:
-            setattr(self, k, state[k])
+            setattr(self, k, state.get(k, getattr(self, k)))

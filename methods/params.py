@@ -156,6 +156,14 @@ def word_or_auto(value: Any) -> str | None:
     return None if isinstance(value, str) and value.strip() else "a word such as 'movie', or 'auto'"
 
 
+def check_divisible(method: str, params: Mapping[str, Any], field: str, by: str) -> None:
+    """A check across two fields, after each passed its own: ``params[field]`` must be a
+    multiple of ``params[by]`` (e.g. a model width of its attention heads)."""
+    if params[field] % params[by]:
+        raise ConfigError(f"method_params.{method}.{field}: must be divisible by {by} "
+                          f"({params[by]}), got {params[field]}")  # fmt: skip
+
+
 def unknown_message(method: str, unknown: Iterable[str], accepted: Iterable[str]) -> str:
     """``unknown parameter 'x' for m; did you mean 'y'? accepted: ...`` for every unknown name
     (the did-you-mean by :func:`difflib.get_close_matches`)."""

@@ -57,17 +57,20 @@ def train_epochs(
     checkpoint: EpochCheckpoint | None = None,
     training_state: Callable[[], dict[str, Any]] | None = None,
     load_training_state: Callable[[dict[str, Any]], None] | None = None,
+    time_limit: float | None = None,
 ) -> EarlyStopping:
     """Call ``run_epoch(epoch)`` (train one epoch, return its validation score, higher is
     better) for epochs 1..``max_epochs`` until ``patience`` epochs bring no improvement, then
     ``restore`` the best epoch's ``snapshot()``. The returned stopper says which epoch that was
     (``best_epoch``, ``best``), how many ran (``epochs``), why it stopped (``stop_reason``) and
-    whether it was still improving at the cap (``improving_at_cap``).
+    whether the cap stopped it before early stopping could (``improving_at_cap``).
 
     With a ``checkpoint``, the state after each epoch (``training_state()``, the stopper, the
     global random states) is saved, and a checkpoint found at the start is loaded
     (``load_training_state``) and the loop continues after its epoch: given the same setup, the
     fit ends as an uninterrupted one would (``stopper.resumed_from`` says where it picked up).
+    ``time_limit`` (seconds of epochs, over all sittings) ends the fit after the epoch that
+    reaches it (``stop_reason`` "time limit").
     """
     stopper = EarlyStopping(patience)
     first, stopped = 1, False
@@ -84,7 +87,12 @@ def train_epochs(
     for epoch in range(first, max_epochs + 1):
         if stopped:
             break
-        stopped = stopper.step(epoch, run_epoch(epoch), snapshot)
+        t0 = time.perf_counter()
+        score = run_epoch(epoch)
+        stopper.elapsed += time.perf_counter() - t0
+        stopped = stopper.step(epoch, score, snapshot)
+        if not stopped and time_limit is not None and stopper.elapsed >= time_limit:
+            stopper.timed_out = stopped = True
         if checkpoint is not None:
             assert training_state is not None
             checkpoint.save({"epoch": epoch, "stopped": stopped, "method": training_state(),

@@ -56,9 +56,8 @@ from torch import nn
 
 from benchmark.backends.llm import EmbedsGenerateRequest, LLMSpec
 from benchmark.data.schema import Dataset
-from benchmark.errors import ConfigError
 from methods.base import FitContext, Method
-from methods.params import Params, param, positive_int
+from methods.params import Params, check_divisible, param, positive_int
 from methods.sequences import left_pad, training_windows
 from methods.training import fit_windows
 
@@ -192,10 +191,8 @@ class UEM(Method):
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
         p = self.params
-        for dim, heads in (("uem_dim", "uem_heads"), ("lm_dim", "lm_heads")):
-            if p[dim] % p[heads]:
-                raise ConfigError(f"method_params.uem.{dim}: must be divisible by {heads} "
-                                  f"({p[heads]}), got {p[dim]}")
+        check_divisible(self.name, p, "uem_dim", "uem_heads")
+        check_divisible(self.name, p, "lm_dim", "lm_heads")
         self.net: UEMNet | None = None
         self.device = torch.device("cpu")
         #: set by ``fit`` when ``generate`` is on: the trained LM served the way the run's spec

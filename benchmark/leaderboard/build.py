@@ -106,7 +106,7 @@ class Row:
     predict_seconds: float | None = None
     #: what the method answers when it is a reference baseline (``Method.baseline``), else ""
     baseline: str = ""
-    #: seeds whose fit stopped at its epoch cap while still improving (see ``improving_at_cap``)
+    #: seeds whose fit stopped at its epoch cap before early stopping (``improving_at_cap``)
     capped_seeds: list[int] = field(default_factory=list)
 
     @property
@@ -770,9 +770,9 @@ def _rows(
 
 
 def improving_at_cap(record: dict[str, Any]) -> bool:
-    """Whether the result's fit stopped at its epoch cap while its own early-stopping rule
-    still expected improvement (best epoch within the last ``patience`` epochs, or the last one
-    without patience): it measures its training budget more than its method. Read from
+    """Whether the result's fit stopped at its epoch cap (or time limit) before early stopping
+    ended it (best epoch within the last ``patience`` epochs, or no early stopping at all): it
+    measures its training budget as much as its method. Read from
     ``fit_info.improving_at_cap``, or, for results from before that record, from the epochs run,
     the best epoch and the cap (``max_epochs`` or ``epochs``) and ``patience`` parameters."""
     method = record.get("method") or {}
@@ -785,7 +785,8 @@ def improving_at_cap(record: dict[str, Any]) -> bool:
         return False  # not an epoch-trained fit
     if info.get("stopped_early") or epochs < cap:
         return False
-    return epochs - best < (params.get("patience") or 1)
+    patience = params.get("patience")
+    return patience is None or epochs - best < patience
 
 
 # --- stage 4: notes ---------------------------------------------------------------------------
@@ -822,7 +823,7 @@ def _notes(
         if note := _cut_answers_note(method, [agg.runs[method][s].record
                                               for s in agg.summaries[method].seeds]):
             notes.append(note)
-    for method in agg.order:  # fits stopped by their epoch cap while still improving
+    for method in agg.order:  # fits stopped by their epoch cap before early stopping
         if note := _capped_note(method, [agg.runs[method][seed].record
                                          for seed in agg.summaries[method].seeds]):
             notes.append(note)
@@ -889,8 +890,8 @@ def _cut_answers_note(method: str, records: list[dict[str, Any]]) -> str | None:
 
 
 def _capped_note(method: str, records: list[dict[str, Any]]) -> str | None:
-    """A note (and a † on the row) when some of ``method``'s fits hit their epoch cap while
-    still improving: the row is a lower bound set by the training budget."""
+    """A note (and a † on the row) when some of ``method``'s fits hit their epoch cap before
+    early stopping ended them: the row may be a level set by the training budget."""
     capped = [r for r in records if improving_at_cap(r)]
     if not capped:
         return None
@@ -898,10 +899,14 @@ def _capped_note(method: str, records: list[dict[str, Any]]) -> str | None:
     best = ", ".join(str(r["method"]["fit_info"]["best_epoch"]) for r in capped)
     caps = sorted({int(r["method"]["fit_info"]["epochs"]) for r in capped})
     rules = sorted({str((r["method"].get("params") or {}).get("patience")) for r in capped})
-    rule = ("patience " + " or ".join(rules)) if rules != ["None"] else "no patience"
-    return (f"{method} †: seed(s) {seeds} ended at the epoch cap ({' or '.join(map(str, caps))}) "
-            f"while still improving by their own early-stopping rule (best epoch {best}; "
-            f"{rule}); the row measures the training budget as much as the method.")
+    cap = " or ".join(map(str, caps))
+    if rules == ["None"]:
+        how = f"with no early stopping to show they had converged (best epoch {best})"
+    else:
+        how = (f"before early stopping (patience {' or '.join(rules)}) ended them "
+               f"(best epoch {best})")
+    return (f"{method} †: seed(s) {seeds} ended at the epoch cap ({cap}) {how}; the row "
+            "measures the training budget as much as the method.")
 
 
 def _replayed_note(method: str, records: list[dict[str, Any]]) -> str | None:

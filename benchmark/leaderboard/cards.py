@@ -20,7 +20,8 @@ from typing import Any
 from tabulate import tabulate
 
 from benchmark.config import field_default, flag_of
-from benchmark.leaderboard.build import Leaderboard, Row
+from benchmark.leaderboard.build import Leaderboard, Row, improving_at_cap
+from benchmark.leaderboard.charts import Chart, curve_chart
 from benchmark.results import Result
 from tasks import result_kind
 
@@ -292,6 +293,36 @@ def _environment_section(runs: Sequence[Result]) -> list[str]:
     return ["## Environment", "", table, ""]
 
 
+def card_curves(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> Chart | None:
+    """The learning-curve chart beside ``row``'s card (None for methods without epochs)."""
+    return curve_chart(row.method, f"{row.method} on {lb.dataset_key} — {lb.task}",
+                       [r.record for r in runs])  # fmt: skip
+
+
+def _training_section(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> list[str]:
+    """How each seed's fit ended, and its learning curves, for methods that train for epochs."""
+    chart = card_curves(lb, row, runs)
+    if chart is None:
+        return []
+    lines = ["## Training", ""]
+    for res in runs:
+        info = (res.record.get("method") or {}).get("fit_info") or {}
+        params = (res.record.get("method") or {}).get("params") or {}
+        cap = params.get("max_epochs", params.get("epochs"))
+        reason = info.get("stop_reason") or (
+            "patience" if info.get("stopped_early") else "cap (reason not recorded)")
+        text = (f"- seed {res.record['seed']}: {info.get('epochs')} epoch(s) of at most {cap}, "
+                f"best {info.get('best_epoch')}; patience {params.get('patience')}; stopped "
+                f"by {reason}")
+        if improving_at_cap(res.record):
+            text += ", **before early stopping ended it** (the row's †)"
+        if info.get("resumed_from_epoch"):
+            text += f"; resumed after epoch {info['resumed_from_epoch']}"
+        lines.append(text)
+    lines += ["", f"![{chart.alt}]({chart.name})", ""]
+    return lines
+
+
 def render_card(lb: Leaderboard, row: Row, runs: Sequence[Result], card_dir: Path) -> str:
     """The card of ``row``; ``runs`` are its results in seed order and ``card_dir`` the
     directory the card is written to (links to the result files are relative to it)."""
@@ -307,6 +338,7 @@ def render_card(lb: Leaderboard, row: Row, runs: Sequence[Result], card_dir: Pat
     ]
     out += _command_section(runs, row.method)
     out += _results_section(lb, row, runs)
+    out += _training_section(lb, row, runs)
     out += _files_section(runs, card_dir)
     out += _data_section(runs, card_dir)
     out += _blocks(

@@ -1,4 +1,5 @@
-"""PNG charts beside each leaderboard: the main metric with 95% CIs, and cost against quality.
+"""PNG charts beside each leaderboard: the main metric with 95% CIs, and cost against quality;
+and in the run card of each method that trains for epochs, its learning curves.
 
 PNG bytes depend on the matplotlib and FreeType versions that drew them, so staleness is not
 judged by bytes: each chart's plotted numbers (rounded to what a reader can see) are hashed, the
@@ -33,6 +34,7 @@ __all__ = [
     "DATA_KEY",
     "Chart",
     "charts_for",
+    "curve_chart",
     "confidence_interval",
     "read_png_text",
 ]
@@ -89,12 +91,19 @@ class Chart:
         from matplotlib.figure import Figure
 
         with matplotlib.style.context("default"):
-            n = len(self.data["points"])
-            fig = Figure(figsize=(7.0, 1.6 + 0.35 * n) if self.kind == "metric" else (7.0, 4.5))
-            FigureCanvasAgg(fig)
-            ax = fig.add_subplot()
-            (_draw_metric if self.kind == "metric" else _draw_cost)(ax, self.data)
-            ax.set_title(self.data["title"], fontsize=10)
+            if self.kind == "curve":
+                fig = Figure(figsize=(9.0, 3.6))
+                FigureCanvasAgg(fig)
+                _draw_curves(fig, self.data)
+                fig.suptitle(self.data["title"], fontsize=10)
+            else:
+                n = len(self.data["points"])
+                fig = Figure(figsize=(7.0, 1.6 + 0.35 * n) if self.kind == "metric"
+                             else (7.0, 4.5))  # fmt: skip
+                FigureCanvasAgg(fig)
+                ax = fig.add_subplot()
+                (_draw_metric if self.kind == "metric" else _draw_cost)(ax, self.data)
+                ax.set_title(self.data["title"], fontsize=10)
             fig.tight_layout()
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=100,
@@ -190,6 +199,66 @@ def _cost_chart(lb: Leaderboard) -> Chart | None:
             "points": points,
             "without_timing": missing,
         },
+    )
+
+
+def _draw_curves(fig: Any, data: dict[str, Any]) -> None:
+    """Left: the validation score that picks the epoch, per seed, the kept epoch circled;
+    right: the training loss."""
+    score_ax, loss_ax = fig.subplots(1, 2)
+    for k, seed in enumerate(data["seeds"]):
+        color = f"C{k}"
+        epochs = seed["epochs"]
+        score_ax.plot(epochs, seed["score"], marker=".", color=color, label=f"seed {seed['seed']}")
+        if seed["best_epoch"] in epochs:
+            at = epochs.index(seed["best_epoch"])
+            score_ax.plot([seed["best_epoch"]], [seed["score"][at]], "o", mfc="none",
+                          color=color, markersize=10)  # fmt: skip
+        if any(v is not None for v in seed["loss"]):
+            loss_ax.plot(epochs, seed["loss"], marker=".", color=color)
+    score_ax.set_xlabel("epoch", fontsize=9)
+    score_ax.set_ylabel(data["score_label"], fontsize=9)
+    score_ax.legend(fontsize=8)
+    score_ax.grid(alpha=0.3)
+    loss_ax.set_xlabel("epoch", fontsize=9)
+    loss_ax.set_ylabel("training loss (mean per sample)", fontsize=9)
+    loss_ax.grid(alpha=0.3)
+
+
+#: fit_info.history keys of the selection score, by ``fit_info.selected_on``
+_SCORE_KEYS = {"explanation": "valid_explanation_loss"}
+
+
+def curve_chart(method: str, title: str, records: Sequence[dict[str, Any]]) -> Chart | None:
+    """The learning curves of ``method``'s row (one line per seed), drawn beside its run card
+    as ``<method>_curves.png``, from each result's ``fit_info.history`` (per epoch: ``loss``
+    and the validation score); None when the method records none."""
+    seeds, labels = [], set()
+    for record in records:
+        info = (record.get("method") or {}).get("fit_info") or {}
+        history = info.get("history")
+        if not isinstance(history, list) or not history or not isinstance(history[0], dict):
+            continue
+        key = _SCORE_KEYS.get(str(info.get("selected_on")), "valid_ndcg@10")
+        if key not in history[0]:
+            continue
+        labels.add(key)
+        seeds.append({
+            "seed": int(record["seed"]),
+            "epochs": [int(h["epoch"]) for h in history],
+            "score": [_r(h.get(key)) for h in history],
+            "loss": [_r(h.get("loss")) for h in history],
+            "best_epoch": info.get("best_epoch"),
+        })
+    if not seeds:
+        return None
+    label = " / ".join(sorted(labels))
+    return Chart(
+        name=f"{method}_curves.png",
+        kind="curve",
+        alt=f"learning curves: {label} and training loss per epoch, one line per seed",
+        data={"title": f"{title}: learning curves (circle: the epoch kept)",
+              "score_label": f"validation {label}", "seeds": seeds},
     )
 
 

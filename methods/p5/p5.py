@@ -74,6 +74,7 @@ from methods.p5.samples import (
 from methods.p5.templates import TEMPLATES, Template, get_template, render_source
 from methods.params import (
     Params,
+    check_divisible,
     choice,
     flag,
     fraction,
@@ -100,6 +101,8 @@ P5_BIBTEX = """@inproceedings{geng2022p5,
 
 RANKINGS = ("exact", "beam", "free")
 SELECT_ON = ("auto", "sequential", "explanation")
+#: epochs the warm-up share of the constant schedule refers to (P5 trains 10 epochs)
+WARMUP_EPOCHS = 10
 
 
 def _template_id(value: Any) -> str | None:
@@ -176,15 +179,21 @@ class P5(Method):
         prefixes_per_user: int | None = param(4, paper=None, check=optional(positive_int))
         max_input_len: int = param(160, paper=512, check=positive_int)
         max_target_len: int = param(48, paper=64, check=positive_int)
+        #: ranking families trained (explanation joins when the data has reviews): P5's
+        #: ``sequential,direct`` (next item, and yes/no on a candidate), or ``sequential`` only
+        rank_families: str = param("sequential,direct",
+                                   check=choice("sequential,direct", "sequential"))
+        #: ``linear``: warm-up, then linear decay to zero at the ``epochs`` cap (P5's recipe,
+        #: which assumes the cap is reached); ``constant``: warm-up, then ``lr`` until it stops
+        lr_schedule: str = param("linear", check=choice("linear", "constant"))
+        #: seconds of epochs (validation included) after which the fit ends with the epoch
+        #: that reaches them (``stop_reason`` "time limit"); None: no limit
+        time_limit: float | None = param(None, check=optional(positive_number))
 
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
         p = self.params
-        if p["expl_beams"] % p["expl_groups"]:
-            raise ConfigError(
-                f"method_params.{self.name}.expl_beams: must be divisible by expl_groups "
-                f"({p['expl_groups']}), got {p['expl_beams']}"
-            )
+        check_divisible(self.name, p, "expl_beams", "expl_groups")
         self.backbone: P5Backbone | None = None
 
     # ------------------------------------------------------------------ hooks for POD
@@ -219,12 +228,6 @@ class P5(Method):
         return template_id
 
     # ------------------------------------------------------------------ training
-    def _families(self, ctx: FitContext) -> list[str]:
-        fams = ["sequential", "direct"]
-        if ctx.explanation is not None:
-            fams.append("explanation")
-        return fams
-
     def _epoch_samples(self, ctx: FitContext, rng: np.random.Generator) -> dict[str, list[Sample]]:
         p = self.params
         out: dict[str, list[Sample]] = {
@@ -235,14 +238,15 @@ class P5(Method):
                 rng=rng,
                 prefixes_per_user=p["prefixes_per_user"],
             ),
-            "direct": direct_samples(
+        }
+        if "direct" in p["rank_families"].split(","):
+            out["direct"] = direct_samples(
                 ctx.split,
                 stage="train",
                 rng=rng,
                 n_candidates=p["direct_candidates"],
                 max_history=p["max_history"],
-            ),
-        }
+            )
         if ctx.explanation is not None:
             out["explanation"] = explanation_samples(
                 ctx.explanation.examples,
@@ -320,10 +324,16 @@ class P5(Method):
         optim = torch.optim.AdamW(params, lr=p["lr"], weight_decay=p["weight_decay"])
         steps_per_epoch = sum(math.ceil(len(v) / p["batch_size"]) for v in samples.values())
         total = max(1, steps_per_epoch * p["epochs"])
-        warm = max(1, int(p["warmup"] * total))
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            optim, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
-        )
+        # the warm-up is a share of the cap under P5's linear schedule; under the constant one
+        # it is the same share of 10 epochs (P5's recipe), so raising the cap does not stretch it
+        warm_of = total if p["lr_schedule"] == "linear" else steps_per_epoch * WARMUP_EPOCHS
+        warm = max(1, int(p["warmup"] * warm_of))
+        if p["lr_schedule"] == "constant":  # warm-up, then lr until the fit stops
+            sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min((s + 1) / warm, 1.0))
+        else:  # P5's: warm-up, then linear decay to zero at the epoch cap
+            sched = torch.optim.lr_scheduler.LambdaLR(
+                optim, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+            )
         valid_idx = np.sort(
             rng.choice(
                 ctx.split.n_users, size=min(p["valid_users"], ctx.split.n_users), replace=False
@@ -395,13 +405,16 @@ class P5(Method):
         stopper = train_epochs(p["epochs"], p["patience"], run_epoch, self._state,
                                self._load_state, checkpoint=ctx.checkpoint,
                                training_state=training_state,
-                               load_training_state=load_training_state)  # fmt: skip
+                               load_training_state=load_training_state,
+                               time_limit=p["time_limit"])  # fmt: skip
         self._train_mode(False)
         unseen = self._valid_ndcg(ctx, valid_idx, p["unseen_template"])
         best = history[stopper.best_epoch - 1] if stopper.best_epoch else {}
         self.fit_info = {
             **stop_info(stopper),
             "selected_on": select_on,
+            "lr_schedule": p["lr_schedule"],
+            "final_lr": float(sched.get_last_lr()[0]),
             "best_valid_ndcg@10": best.get("valid_ndcg@10"),
             **(
                 {"best_valid_explanation_loss": best["valid_explanation_loss"]}
@@ -445,22 +458,15 @@ class P5(Method):
         rows = ctx.explanation.part("valid")
         template = get_template(self.params["expl_template"])
         return [
-            Sample(
-                self.eval_source(
-                    "explanation",
-                    template,
-                    user=int(u),
-                    item=int(i),
-                    feature=f,
-                    title=self.titles.get(int(i)),
-                ),
-                str(e),
-                "explanation",
-                template.id,
-                int(u),
-            )
+            Sample(self._explanation_source(template, u, i, f), str(e), "explanation",
+                   template.id, int(u))
             for u, i, f, e in zip(rows["user"], rows["item"], rows["feature"], rows["explanation"])
-        ]
+        ]  # fmt: skip
+
+    def _explanation_source(self, template: Template, user: Any, item: Any, feature: str) -> str:
+        """The evaluation input asking ``user`` to explain ``item`` under ``feature``."""
+        return self.eval_source("explanation", template, user=int(user), item=int(item),
+                                feature=feature, title=self.titles.get(int(item)))  # fmt: skip
 
     @torch.no_grad()
     def _mean_loss(self, samples: list[Sample]) -> float:
@@ -636,7 +642,6 @@ class P5(Method):
         assert self.backbone is not None
         p = self.params
         template = get_template(self.eval_template_id("explanation"))
-        titles = self.titles
         out: list[str] = []
         bs = p["eval_batch_size"]
         for start in tqdm(
@@ -646,17 +651,8 @@ class P5(Method):
             disable=not self.show_progress,
         ):
             sl = slice(start, start + bs)
-            sources = [
-                self.eval_source(
-                    "explanation",
-                    template,
-                    user=int(u),
-                    item=int(i),
-                    feature=f,
-                    title=titles.get(int(i)),
-                )
-                for u, i, f in zip(users[sl], items[sl], features[sl])
-            ]
+            sources = [self._explanation_source(template, u, i, f)
+                       for u, i, f in zip(users[sl], items[sl], features[sl])]  # fmt: skip
             hidden, mask = self._encode("explanation", sources, users[sl])
             gen = beam_generate(
                 self.backbone.t5,

@@ -46,7 +46,7 @@ from torch import nn
 from benchmark.errors import ConfigError
 from methods.base import FitContext
 from methods.p5.pod import POD
-from methods.params import flag, param, positive_int
+from methods.params import check_divisible, flag, param, positive_int
 from methods.user_factors import train_user_factors
 
 PEAPOD_BIBTEX = """@article{ramos2024peapod,
@@ -240,11 +240,7 @@ class PeaPODKNN(PeaPOD):
     def __init__(self, profile: str = "cpu", **params: Any) -> None:
         super().__init__(profile, **params)
         p = self.params
-        if p["user_dim"] % p["user_heads"]:
-            raise ConfigError(
-                f"method_params.{self.name}.user_dim: must be divisible by user_heads "
-                f"({p['user_heads']}), got {p['user_dim']}"
-            )
+        check_divisible(self.name, p, "user_dim", "user_heads")
 
     def _build_user_modules(self, ctx: FitContext) -> nn.Module:
         assert self.backbone is not None

@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,9 @@ from benchmark.config import RunConfig
 from benchmark.errors import ResultsError
 from benchmark.results import iter_result_files, load_result
 from benchmark.runner import run
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "methods"))
+from guards import dies_on_call  # noqa: E402
 
 
 def config(toy_dir, tmp_path, **kw):
@@ -360,19 +365,16 @@ def test_explanation_baselines_answer_every_prompt_wording(reviews_file, tmp_pat
 def test_a_killed_fit_resumes_from_its_checkpoint_and_cleans_up(toy_dir, tmp_path, monkeypatch):
     import methods.training as training
 
-    real, calls = training.valid_ndcg, []
+    real = training.valid_ndcg
 
-    def dies_in_epoch_2(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
+    def dies_in_epoch_2():
+        return dies_on_call(real, 2, KeyboardInterrupt())
 
     tiny = {"hidden": 8, "n_layers": 1, "n_heads": 1, "inner": 16, "max_len": 6,
             "max_epochs": 3, "patience": None}  # fmt: skip
     cfg = config(toy_dir, tmp_path, methods=["sasrec"], seeds=[0], tasks=["sequential"],
                  method_params={"sasrec": tiny})  # fmt: skip
-    monkeypatch.setattr(training, "valid_ndcg", dies_in_epoch_2)
+    monkeypatch.setattr(training, "valid_ndcg", dies_in_epoch_2())
     with pytest.raises(KeyboardInterrupt):
         run(cfg)
     (saved,) = (tmp_path / "res").glob("*/.checkpoints/sasrec-seed0-*.pt")
@@ -382,8 +384,7 @@ def test_a_killed_fit_resumes_from_its_checkpoint_and_cleans_up(toy_dir, tmp_pat
     assert info["resumed_from_epoch"] == 1 and info["epochs"] == 3
     assert not saved.exists()  # the result is written: the checkpoint is gone
     # --force ignores (and removes) a checkpoint: the fit starts over
-    calls.clear()
-    monkeypatch.setattr(training, "valid_ndcg", dies_in_epoch_2)
+    monkeypatch.setattr(training, "valid_ndcg", dies_in_epoch_2())
     with pytest.raises(KeyboardInterrupt):
         run(dataclasses.replace(cfg, force=True))
     assert saved.exists()

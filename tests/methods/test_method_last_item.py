@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from guards import NoTestSplit
 
 from benchmark.config import RunConfig
 from benchmark.data.schema import build_dataset
@@ -36,30 +37,10 @@ def _split(train=TRAIN, valid=None, test=None, n_items=N_ITEMS) -> Split:
     )
 
 
-class _NoTest:
-    """A split whose test targets cannot be read."""
-
-    def __init__(self, split: Split):
-        self._split = split
-
-    def __getattr__(self, name):
-        if name == "test":
-            raise AssertionError("fit read split.test")
-        attr = getattr(self._split, name)
-        if name in ("histories", "targets"):
-
-            def guarded(stage):
-                assert stage != "test", f"fit called split.{name}('test')"
-                return attr(stage)
-
-            return guarded
-        return attr
-
-
 def _fit(split: Split | None = None, method=LastItemTransitions):
     model = method()
     split = split if split is not None else _split()
-    model.fit(FitContext(dataset=None, split=_NoTest(split), seed=0, show_progress=False))
+    model.fit(FitContext(dataset=None, split=NoTestSplit(split), seed=0, show_progress=False))
     return model
 
 

@@ -30,30 +30,13 @@ from tasks.split import leave_one_out
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmark" / "backends" / "llm"))
 from fake_llm import FakeBackend
+from guards import NoTestSplit
 from llm_tiny import save_tiny_llm
 
 N_USERS = 16
 #: the output-format sentence the fake LLM "understands" (bracketed numbers)
 MAGIC = 1
 FAST = dict(user_dim=8, cf_epochs=2, hidden=16)
-
-
-class NoTestSplit:
-    """A split whose test targets cannot be read: fit must work without them."""
-
-    def __init__(self, split):
-        self._split = split
-
-    def __getattr__(self, name):
-        if name == "test":
-            raise AssertionError("fit read split.test")
-        attr = getattr(self._split, name)
-        if name in ("histories", "targets"):
-            def guarded(stage):
-                assert stage != "test", f"fit called split.{name}('test')"
-                return attr(stage)
-            return guarded
-        return attr
 
 
 def _candidates(prompt):

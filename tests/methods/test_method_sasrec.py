@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 from cycle_data import cycle_dataset
+from guards import dies_on_call
 
 from benchmark.data.schema import Dataset, build_dataset
 from benchmark.errors import ConfigError
@@ -216,15 +217,8 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch)
     expected = whole.score_all(split.users, split.histories("test"))
 
     checkpoint = EpochCheckpoint(tmp_path / "fits" / "sasrec-seed0.pt")
-    real, calls = training.valid_ndcg, []
-
-    def dies_in_epoch_3(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise _Killed
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(training, "valid_ndcg", dies_in_epoch_3)
+    real = training.valid_ndcg
+    monkeypatch.setattr(training, "valid_ndcg", dies_on_call(real, 3, _Killed()))  # in epoch 3
     ctx = FitContext(dataset=data, split=split, seed=0, show_progress=False,
                      checkpoint=checkpoint)  # fmt: skip
     with pytest.raises(_Killed):
@@ -244,4 +238,4 @@ def test_the_fit_says_why_it_stopped() -> None:
     data = cycle_dataset()
     info = _fit(data, max_epochs=2, patience=None).fit_info
     assert info["stop_reason"] == "cap" and info["patience"] is None
-    assert info["improving_at_cap"] == (info["best_epoch"] == 2)
+    assert info["improving_at_cap"]  # no early stopping: nothing showed it had converged

@@ -61,3 +61,16 @@ def test_fit_windows_records_each_epoch_and_restores_the_best_weights() -> None:
     assert (info["epochs"], info["best_epoch"], info["stopped_early"]) == (4, 2, True)
     assert info["fit_seconds"] == sum(run.epoch_seconds)
     assert torch.equal(net.weight, weights[1]) and not net.training
+
+
+def test_a_time_limit_ends_the_fit_after_the_epoch_that_reaches_it() -> None:
+    ran: list[int] = []
+    stopper = train_epochs(10, None, lambda e: ran.append(e) or float(e), lambda: len(ran),
+                           lambda state: None, time_limit=1e-9)  # fmt: skip
+    assert ran == [1] and stopper.stop_reason == "time limit"
+    assert stopper.improving_at_cap  # its best epoch is its last: the budget, not the method
+    assert stopper.elapsed > 0
+    capped = train_epochs(3, 2, lambda e: 1.0 / e, lambda: None, lambda state: None)
+    assert capped.stop_reason == "patience" and not capped.improving_at_cap
+    unruled = train_epochs(3, None, lambda e: 1.0 / e, lambda: None, lambda state: None)
+    assert unruled.stop_reason == "cap" and unruled.improving_at_cap  # no rule ever checked

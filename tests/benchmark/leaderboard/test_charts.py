@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 import zlib
@@ -131,3 +132,41 @@ def test_write_check_and_stale_chart(make_result, results_dir, tmp_path):
     assert f"missing: {chart}" in check_leaderboards(results_dir, out)
     write_leaderboards(results_dir, out)
     assert check_leaderboards(results_dir, out) == []
+
+
+def _trained(best_epoch, scores, *, patience=None, stop_reason="cap"):
+    def edit(rec):
+        rec["method"]["params"] = {"epochs": len(scores), "patience": patience}
+        rec["method"]["fit_info"] = {
+            "epochs": len(scores), "best_epoch": best_epoch, "stop_reason": stop_reason,
+            "history": [{"epoch": e, "loss": 2.0 / e, "valid_ndcg@10": v}
+                        for e, v in enumerate(scores, start=1)],
+        }  # fmt: skip
+
+    return edit
+
+
+def test_a_method_trained_for_epochs_gets_its_learning_curves_in_its_card(
+    make_result, results_dir, tmp_path
+):
+    make_result("t5", 0, rate=0.5, edit=_trained(3, [0.1, 0.2, 0.3]))
+    make_result("t5", 1, rate=0.5, rng_seed=3, edit=_trained(2, [0.1, 0.4, 0.2, 0.1],
+                                                              patience=2, stop_reason="patience"))
+    make_result("pop", 0, rate=0.2, rng_seed=5)
+    out = tmp_path / "lb"
+    write_leaderboards(results_dir, out)
+    cards = out / "toy" / "sequential" / "cards"
+    curves = cards / "t5_curves.png"
+    assert curves.is_file() and not (cards / "pop_curves.png").exists()
+    card = (cards / "t5.md").read_text()
+    assert "](t5_curves.png)" in card and "## Training" not in (cards / "pop.md").read_text()
+    assert ("- seed 0: 3 epoch(s) of at most 3, best 3; patience None; stopped by cap, **before "
+            "early stopping ended it**") in card
+    assert "- seed 1: 4 epoch(s) of at most 4, best 2; patience 2; stopped by patience\n" in card
+    assert check_leaderboards(results_dir, out) == []
+    # a changed curve makes the chart stale, though the table's numbers are the same
+    path = next(results_dir.glob("toy/sequential/t5/seed0.json"))
+    record = json.loads(path.read_text())
+    record["method"]["fit_info"]["history"][0]["loss"] = 9.0
+    path.write_text(json.dumps(record))
+    assert any(str(curves) in p for p in check_leaderboards(results_dir, out))

@@ -1,5 +1,8 @@
 """P5 and POD end to end on a tiny dataset: train, rank, score candidates, explain."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +13,9 @@ from methods.p5.p5 import P5
 from methods.p5.peapod import PeaPODKNN
 from methods.p5.pod import POD
 from tasks.explanation import prepare
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from guards import dies_on_call  # noqa: E402
 
 TINY = TINY_T5
 
@@ -152,15 +158,8 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_result(walk, tmp_path, monkey
 
     whole = fit()
     checkpoint = EpochCheckpoint(tmp_path / f"{cls.name}.pt")
-    real, calls = cls._valid_ndcg, []
-
-    def dies_in_epoch_3(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise _Killed
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(cls, "_valid_ndcg", dies_in_epoch_3)
+    real = cls._valid_ndcg
+    monkeypatch.setattr(cls, "_valid_ndcg", dies_on_call(real, 3, _Killed()))  # in epoch 3
     with pytest.raises(_Killed):
         fit(checkpoint)
     assert checkpoint.load()["epoch"] == 2
@@ -172,3 +171,13 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_result(walk, tmp_path, monkey
     assert (info["stop_reason"], info["patience"]) == ("cap", None)
     users, hist = split.users[:10], split.histories("test")[:10]
     assert torch.equal(resumed.score_all(users, hist), whole.score_all(users, hist))
+
+
+def test_sequential_only_training_and_a_constant_schedule(walk):
+    ds, split = walk
+    torch.manual_seed(0)
+    model = P5(**{**TINY, "epochs": 2, "rank_families": "sequential", "lr_schedule": "constant"})
+    model.fit(FitContext(dataset=ds, split=split, seed=0, show_progress=False))
+    assert model.fit_info["families"] == ["sequential"]
+    assert model.fit_info["stop_reason"] == "cap" and len(model.fit_info["history"]) == 2
+    assert model.fit_info["final_lr"] == pytest.approx(TINY.get("lr", 1e-3))  # no decay

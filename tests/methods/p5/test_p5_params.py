@@ -14,7 +14,8 @@ from methods.p5.p5 import P5
 from methods.p5.peapod import PeaPODKNN, PeaPODNoUser, PeaPODPool
 from methods.p5.pod import POD
 
-#: P5's ``cpu`` defaults, in order, as written in the ``defaults`` dict before ``Params``
+#: P5's ``cpu`` defaults, in order, as written in the ``defaults`` dict before ``Params`` (and
+#: the parameters added since, at the values that reproduce the committed results)
 P5_CPU: dict[str, Any] = {
     "ranking": "exact", "num_beams": 20, "beam_keep_all_finished": False, "max_history": 20,
     "valid_users": 200, "seq_template": "2-1", "unseen_template": "2-8", "expl_template": "3-1",
@@ -24,6 +25,8 @@ P5_CPU: dict[str, Any] = {
     "num_heads": 2, "dropout": 0.1, "vocab_size": 3000, "epochs": 10, "patience": None,
     "batch_size": 32, "lr": 1e-3, "weight_decay": 0.01, "warmup": 0.05, "clip": 1.0,
     "prefixes_per_user": 4, "max_input_len": 160, "max_target_len": 48,
+    # added since (issue 17's ablations), defaulting to what the committed results did
+    "rank_families": "sequential,direct", "lr_schedule": "linear", "time_limit": None,
 }  # fmt: skip
 #: what the ``paper`` profile wrote over them (the ``defaults["paper"]`` dict)
 P5_PAPER = {"epochs": 10, "batch_size": 32, "prefixes_per_user": None, "max_input_len": 512,
