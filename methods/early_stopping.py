@@ -11,9 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-#: why a fit stopped (``EarlyStopping.stop_reason``)
-STOP_REASONS = ("patience", "cap", "time limit")
-
 
 class EarlyStopping:
     """Call ``step`` after each epoch's validation; ``best_state`` holds the best epoch's

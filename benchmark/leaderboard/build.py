@@ -769,6 +769,12 @@ def _rows(
     return rows
 
 
+def epoch_cap(params: dict[str, Any]) -> Any:
+    """The epoch cap in a result's ``method.params``: ``max_epochs`` (SASRec, UEM) or
+    ``epochs`` (the P5 family); None for methods that do not train for epochs."""
+    return params.get("max_epochs", params.get("epochs"))
+
+
 def improving_at_cap(record: dict[str, Any]) -> bool:
     """Whether the result's fit stopped at its epoch cap (or time limit) before early stopping
     ended it (best epoch within the last ``patience`` epochs, or no early stopping at all): it
@@ -780,7 +786,7 @@ def improving_at_cap(record: dict[str, Any]) -> bool:
     if "improving_at_cap" in info:
         return bool(info["improving_at_cap"])
     epochs, best = info.get("epochs"), info.get("best_epoch")
-    cap = params.get("max_epochs", params.get("epochs"))
+    cap = epoch_cap(params)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (epochs, best, cap)):
         return False  # not an epoch-trained fit
     if info.get("stopped_early") or epochs < cap:

@@ -20,7 +20,7 @@ from typing import Any
 from tabulate import tabulate
 
 from benchmark.config import field_default, flag_of
-from benchmark.leaderboard.build import Leaderboard, Row, improving_at_cap
+from benchmark.leaderboard.build import Leaderboard, Row, epoch_cap, improving_at_cap
 from benchmark.leaderboard.charts import Chart, curve_chart
 from benchmark.results import Result
 from tasks import result_kind
@@ -308,7 +308,7 @@ def _training_section(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> list
     for res in runs:
         info = (res.record.get("method") or {}).get("fit_info") or {}
         params = (res.record.get("method") or {}).get("params") or {}
-        cap = params.get("max_epochs", params.get("epochs"))
+        cap = epoch_cap(params)
         reason = info.get("stop_reason") or (
             "patience" if info.get("stopped_early") else "cap (reason not recorded)")
         text = (f"- seed {res.record['seed']}: {info.get('epochs')} epoch(s) of at most {cap}, "
