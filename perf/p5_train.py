@@ -1,77 +1,190 @@
-"""Training throughput of the P5 backbone on ML-100K prompts, for sizing the CPU profile.
+"""Training speed of the P5 loop on ML-100K: before and after the CPU speed-ups, in one run.
 
-Builds sequential training prompts from ML-100K's training split (P5 templates, 20-item
-histories), trains a BPE tokenizer on them, and times ``--batches`` AdamW steps of batch 32 for
-several T5 sizes trained from scratch. Prints training samples per second for each, and the
-time to score every item for 50 users with the exact trie scorer.
+Builds one epoch of ``p5``'s real training mix (sequential and direct prompts, CPU profile,
+seed 0) and its BPE tokenizer, then times the training loop (tokenise, forward, backward, clip,
+AdamW step) for four variants of the same model, in interleaved rounds so that load on the
+machine falls on all of them alike:
 
-    python perf/p5_train.py [--batches 8]
+* ``before``: batches in plain shuffled order, torch's dropout (the code before issue 17);
+* ``fast dropout``: masks from 16-bit draws (``benchmark.backends.t5.dropout``);
+* ``length pools``: batches from pools of 50 sorted by prompt length (``samples.interleave``);
+* ``after``: both, the CPU profile's defaults now.
+
+It also checks that the fast-dropout model gives the same losses as torch's on the same batches
+with dropout off (eval mode), reports the share of padding in the batches and of tokenising in
+the loop, and, with ``--sizes``, the samples/s and exact-scoring cost of larger backbones.
+
+    python perf/p5_train.py [--batches 40] [--rounds 3] [--sizes]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import time
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from benchmark.backends.t5 import build_backbone, encode_batch, encode_targets, train_tokenizer
+from benchmark.backends.t5.dropout import use_fast_dropout
 from benchmark.backends.t5.scoring import score_all_items
 from benchmark.backends.t5.trie import ItemTrie
 from benchmark.data import load_dataset
-from methods.p5.samples import sequential_samples
+from methods.base import FitContext
+from methods.p5.p5 import P5
+from methods.p5.samples import Sample, interleave
 from tasks.split import leave_one_out
 
 SIZES = [(256, 1024, 4, 4), (192, 768, 3, 3), (128, 512, 2, 2)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, default=8)
-    parser.add_argument("--max-history", type=int, default=20)
-    args = parser.parse_args()
-    torch.manual_seed(0)
-    split = leave_one_out(load_dataset("ml-100k"))
+def _context() -> tuple[P5, FitContext, dict[str, list[Sample]]]:
+    data = load_dataset("ml-100k")
+    ctx = FitContext(dataset=data, split=leave_one_out(data), seed=0)
+    method = P5("cpu")
     rng = np.random.default_rng(0)
-    samples = sequential_samples(split, stage="train", max_history=args.max_history, rng=rng,
-                                 prefixes_per_user=2)
-    tok = train_tokenizer([s.source for s in samples] + [s.target for s in samples],
-                          vocab_size=2000)
-    items = list(range(1, split.n_items + 1))
+    samples = method._epoch_samples(ctx, rng)
+    method.tokenizer = train_tokenizer(method._tokenizer_corpus(ctx, samples, rng),
+                                       vocab_size=method.params["vocab_size"])
+    return method, ctx, samples
+
+
+def _backbone(method: P5, size: tuple[int, int, int, int] | None = None) -> nn.Module:
+    p = method.params
+    d, ff, layers, heads = size or (p["d_model"], p["d_ff"], p["num_layers"], p["num_heads"])
+    torch.manual_seed(0)
+    return build_backbone("cpu", vocab_size=len(method.tokenizer), d_model=d, d_ff=ff,
+                          num_layers=layers, num_decoder_layers=layers, num_heads=heads,
+                          d_kv=d // heads, dropout_rate=p["dropout"])
+
+
+def _encode(method: P5, batch: list[Sample]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    p = method.params
+    enc = encode_batch(method.tokenizer, [s.source for s in batch], p["max_input_len"])
+    return enc, encode_targets(method.tokenizer, [s.target for s in batch], p["max_target_len"])
+
+
+class Variant:
+    """One model and its batches; ``train`` times steps over the next ``n`` batches."""
+
+    def __init__(self, name: str, model: nn.Module, batches: list[list[Sample]]) -> None:
+        self.name, self.model, self.batches = name, model, batches
+        self.optim = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+        self.next, self.samples, self.seconds, self.encode_seconds = 0, 0, 0.0, 0.0
+        self.tokens = self.padded = 0
+
+    def train(self, method: P5, n: int) -> None:
+        self.model.train()
+        for batch in self.batches[self.next : self.next + n]:
+            t0 = time.perf_counter()
+            enc, labels = _encode(method, batch)
+            t1 = time.perf_counter()
+            loss = self.model(enc["input_ids"], enc["attention_mask"], enc["whole_word_ids"],
+                              labels)
+            self.optim.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.optim.step()
+            t2 = time.perf_counter()
+            self.seconds += t2 - t0
+            self.encode_seconds += t1 - t0
+            self.samples += len(batch)
+            self.tokens += int(enc["attention_mask"].sum())
+            self.padded += enc["attention_mask"].numel()
+        self.next += n
+
+    @property
+    def rate(self) -> float:
+        return self.samples / self.seconds
+
+
+@torch.no_grad()
+def _same_losses(method: P5, batches: list[list[Sample]]) -> float:
+    """Largest |loss difference| between torch's and fast dropout in eval mode, same batches."""
+    plain = _backbone(method)
+    fast = copy.deepcopy(plain)
+    use_fast_dropout(fast.t5)
+    plain.eval()
+    fast.eval()
+    worst = 0.0
+    for batch in batches:
+        enc, labels = _encode(method, batch)
+        args = (enc["input_ids"], enc["attention_mask"], enc["whole_word_ids"], labels)
+        worst = max(worst, abs(float(plain(*args)) - float(fast(*args))))
+    return worst
+
+
+def _sizes(method: P5, ctx: FitContext, samples: list[Sample], batches: int) -> None:
+    items = list(range(1, ctx.split.n_items + 1))
+    tok = method.tokenizer
     trie = ItemTrie.from_sequences(items, tok([str(i) for i in items])["input_ids"],
                                    eos_id=tok.eos_token_id)
-    print(f"machine: {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch "
-          f"{torch.__version__}, load average {os.getloadavg()[0]:.2f}")
-    print(f"ml-100k sequential prompts, {args.max_history}-item histories, batch 32")
-    for d, ff, layers, heads in SIZES:
-        bb = build_backbone("cpu", vocab_size=len(tok), d_model=d, d_ff=ff, num_layers=layers,
-                            num_decoder_layers=layers, num_heads=heads, d_kv=d // heads)
-        opt = torch.optim.AdamW(bb.parameters(), 1e-3)
-        start, n = time.perf_counter(), 0
-        for b in range(args.batches):
-            batch = samples[b * 32 : (b + 1) * 32]
-            enc = encode_batch(tok, [s.source for s in batch], 256)
-            labels = encode_targets(tok, [s.target for s in batch], 16)
-            loss = bb(enc["input_ids"], enc["attention_mask"], enc["whole_word_ids"], labels)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            n += len(batch)
-        train_rate = n / (time.perf_counter() - start)
-        bb.eval()
-        enc = encode_batch(tok, [s.source for s in samples[:50]], 256)
+    print("\nbackbone sizes (after the speed-ups, sequential prompts, batch 32)")
+    for size in SIZES:
+        model = _backbone(method, size)
+        use_fast_dropout(model.t5)
+        batches_ = [samples[k : k + 32] for k in range(0, 32 * batches, 32)]
+        variant = Variant(str(size), model, batches_)
+        variant.train(method, batches)
+        model.eval()
+        enc, _ = _encode(method, samples[:50])
         start = time.perf_counter()
         with torch.inference_mode():
-            hidden, mask = bb.encode(enc["input_ids"], enc["attention_mask"],
-                                     enc["whole_word_ids"])
-            score_all_items(bb.t5, hidden, mask, trie)
+            hidden, mask = model.encode(enc["input_ids"], enc["attention_mask"],
+                                        enc["whole_word_ids"])
+            score_all_items(model.t5, hidden, mask, trie)
         per_user = (time.perf_counter() - start) / 50
-        params = sum(p.numel() for p in bb.parameters())
-        print(f"d_model {d}, {layers}+{layers} layers ({params / 1e6:.1f}M parameters): "
-              f"{train_rate:.0f} training samples/s; exact scoring of {split.n_items} items "
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"d_model {size[0]}, {size[2]}+{size[2]} layers ({n_params / 1e6:.1f}M parameters): "
+              f"{variant.rate:.0f} training samples/s; exact scoring of {len(items)} items "
               f"{per_user:.3f} s/user")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=40, help="batches per variant and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sizes", action="store_true", help="also time larger backbones")
+    args = parser.parse_args()
+    method, ctx, samples = _context()
+    p = method.params
+    plain = interleave(samples, np.random.default_rng(1), p["batch_size"])
+    pooled = interleave(samples, np.random.default_rng(1), p["batch_size"],
+                        length_pool=p["length_pool"])
+    need = args.batches * args.rounds
+    if need > min(len(plain), len(pooled)):
+        raise SystemExit(f"an epoch has {len(plain)} batches; ask for at most that many in all")
+    base = _backbone(method)
+    models: dict[str, Any] = {}
+    for name, fast in (("before", False), ("fast dropout", True), ("length pools", False),
+                       ("after", True)):
+        models[name] = copy.deepcopy(base)
+        if fast:
+            use_fast_dropout(models[name].t5)
+    variants = [Variant(name, models[name], pooled if "pools" in name or name == "after"
+                        else plain) for name in models]
+    print(f"machine: {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch "
+          f"{torch.__version__}, load average {os.getloadavg()[0]:.2f}")
+    print(f"ml-100k p5 training mix ({', '.join(f'{k} {len(v)}' for k, v in samples.items())} "
+          f"samples per epoch), d_model {p['d_model']}, {p['num_layers']}+{p['num_layers']} "
+          f"layers, batch {p['batch_size']}; {args.rounds} rounds of {args.batches} batches each")
+    for _ in range(args.rounds):
+        for variant in variants:
+            variant.train(method, args.batches)
+    before = variants[0].rate
+    for v in variants:
+        print(f"{v.name:>13}: {v.rate:6.1f} samples/s ({v.rate / before:.2f}x before); "
+              f"real tokens {v.tokens / v.padded:.0%} of the padded batches; tokenising "
+              f"{v.encode_seconds / v.seconds:.1%} of the loop")
+    diff = _same_losses(method, plain[:8])
+    print(f"same losses on the same 8 batches with dropout off (eval mode): largest difference "
+          f"{diff:.2e}")
+    if args.sizes:
+        _sizes(method, ctx, samples["sequential"], args.batches)
 
 
 if __name__ == "__main__":

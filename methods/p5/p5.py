@@ -58,6 +58,7 @@ from benchmark.backends.t5 import (
     train_tokenizer,
 )
 from benchmark.backends.t5.beam import constrained_beam_search, unconstrained_beam_search
+from benchmark.backends.t5.dropout import use_fast_dropout
 from benchmark.backends.t5.generate import beam_generate
 from benchmark.backends.t5.scoring import score_all_items, score_candidates
 from benchmark.backends.t5.trie import ItemTrie
@@ -167,6 +168,10 @@ class P5(Method):
         num_heads: int = param(2, check=positive_int)
         dropout: float = param(0.1, check=fraction)
         vocab_size: int = param(3000, check=positive_int)
+        #: how the ``cpu`` profile's tokenizer cuts numbers: ``digits`` one token per digit
+        #: (``▁ 1 3 5 1``), ``bpe`` merged like other text, so most ids are one token
+        #: (``▁1351``); the ``paper`` profile uses t5-small's own sentencepiece either way
+        id_tokens: str = param("digits", check=choice("digits", "bpe"))
         epochs: int = param(10, paper=10, check=positive_int)
         #: epochs without improvement before stopping (``None``: run every epoch)
         patience: int | None = param(None, check=optional(positive_int))
@@ -186,6 +191,12 @@ class P5(Method):
         #: ``linear``: warm-up, then linear decay to zero at the ``epochs`` cap (P5's recipe,
         #: which assumes the cap is reached); ``constant``: warm-up, then ``lr`` until it stops
         lr_schedule: str = param("linear", check=choice("linear", "constant"))
+        #: batches per pool of similar-length prompts (``samples.interleave``; ``None``: plain
+        #: shuffle). Less padding per batch, same samples per epoch (perf/p5_train.py)
+        length_pool: int | None = param(50, paper=None, check=optional(positive_int))
+        #: dropout masks from 16-bit draws (``benchmark.backends.t5.dropout``): the same rate
+        #: to 1/65536 at a third of the random draws, which dominate CPU training otherwise
+        fast_dropout: bool = param(True, paper=False, check=flag)
         #: seconds of epochs (validation included) after which the fit ends with the epoch
         #: that reaches them (``stop_reason`` "time limit"); None: no limit
         time_limit: float | None = param(None, check=optional(positive_number))
@@ -303,7 +314,9 @@ class P5(Method):
             self.backbone = build_backbone("paper", backbone_path=path)
         else:
             self.tokenizer = train_tokenizer(
-                self._tokenizer_corpus(ctx, samples, rng), vocab_size=p["vocab_size"]
+                self._tokenizer_corpus(ctx, samples, rng),
+                vocab_size=p["vocab_size"],
+                split_digits=p["id_tokens"] == "digits",
             )
             self.backbone = build_backbone(
                 "cpu",
@@ -316,6 +329,8 @@ class P5(Method):
                 d_kv=p["d_model"] // p["num_heads"],
                 dropout_rate=p["dropout"],
             )
+        if p["fast_dropout"]:
+            use_fast_dropout(self.backbone.t5)
         self.backbone.to(self.device)
         self._build_prompts(ctx)
         self.trie = self._item_trie(ctx.split.n_items)
@@ -348,7 +363,7 @@ class P5(Method):
             nonlocal samples, n_samples, train_seconds
             if epoch > 1:
                 samples = self._epoch_samples(ctx, rng)
-            batches = interleave(samples, rng, p["batch_size"])
+            batches = interleave(samples, rng, p["batch_size"], length_pool=p["length_pool"])
             self._train_mode(True)
             t0 = time.perf_counter()
             bar = tqdm(

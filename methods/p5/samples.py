@@ -399,6 +399,8 @@ def interleave(
     samples_by_family: Mapping[str, Sequence[Sample]],
     rng: np.random.Generator,
     batch_size: int,
+    *,
+    length_pool: int | None = None,
 ) -> list[list[Sample]]:
     """One epoch of single-family batches, families taking turns batch by batch.
 
@@ -406,16 +408,29 @@ def interleave(
     ``rng``, families in mapping order), cut into batches (the last may be short), and the
     batches are dealt round-robin in mapping order; once a family runs out the others go on,
     so every sample appears exactly once.
+
+    ``length_pool`` (batches per pool) groups samples of similar length, so a batch pads less
+    (a batch is padded to its longest prompt): each run of ``length_pool * batch_size``
+    shuffled samples is sorted by source length and cut into batches, and the family's batches
+    are then shuffled, so long and short batches still alternate at random.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if length_pool is not None and length_pool < 1:
+        raise ValueError(f"length_pool must be at least 1 batch, got {length_pool}")
     queues: dict[str, deque[list[Sample]]] = {}
     for family, samples in samples_by_family.items():
         order = rng.permutation(len(samples)).tolist()
-        queues[family] = deque(
-            [samples[i] for i in order[k : k + batch_size]]
-            for k in range(0, len(order), batch_size)
-        )
+        if length_pool is None:
+            batches = [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+        else:
+            pool = length_pool * batch_size
+            batches = []
+            for start in range(0, len(order), pool):
+                run = sorted(order[start : start + pool], key=lambda i: len(samples[i].source))
+                batches += [run[k : k + batch_size] for k in range(0, len(run), batch_size)]
+            batches = [batches[i] for i in rng.permutation(len(batches)).tolist()]
+        queues[family] = deque([samples[i] for i in batch] for batch in batches)
     out: list[list[Sample]] = []
     while any(queues.values()):
         for queue in queues.values():

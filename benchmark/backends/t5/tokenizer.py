@@ -6,9 +6,10 @@ Design (the ``cpu`` profile trains its own tokenizer on the dataset's text):
   only word-boundary signal is T5's ``▁`` marker and decoding is lossless.
 * **Normalizer: NFKC**, case kept (titles and reviews carry case; ids are case-sensitive).
 * **Pre-tokenizer:** split on any whitespace, prefix each word with ``▁`` (as T5's sentencepiece
-  does, so ``decode`` restores spaces), isolate punctuation, and split digits individually. A
-  number is therefore always ``▁ 1 0 2 4``: item ids decode digit by digit and a trie over them
-  has at most ten children per node.
+  does, so ``decode`` restores spaces), isolate punctuation, and by default split digits
+  individually. A number is then always ``▁ 1 0 2 4``: item ids decode digit by digit and a trie
+  over them has at most ten children per node. Without the digit split (``split_digits=False``)
+  BPE merges frequent ids into one token, so prompts are about 2.5 times shorter on ML-100K.
 * **Special tokens in T5's order:** ``<pad>`` = 0, ``</s>`` = 1, ``<unk>`` = 2; a post-processor
   appends ``</s>`` to every sequence, and truncation keeps room for it.
 
@@ -58,28 +59,34 @@ _WORD_MARK = "\u2581"  # "▁", sentencepiece's word-start marker
 _WORD = re.compile(r"\S+")
 
 
-def _pre_tokenizer() -> pre_tokenizers.PreTokenizer:
-    return pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.WhitespaceSplit(),
-            pre_tokenizers.Metaspace(replacement=_WORD_MARK, prepend_scheme="always", split=True),
-            pre_tokenizers.Punctuation(behavior="isolated"),
-            pre_tokenizers.Digits(individual_digits=True),
-        ]
-    )
+def _pre_tokenizer(split_digits: bool = True) -> pre_tokenizers.PreTokenizer:
+    steps = [
+        pre_tokenizers.WhitespaceSplit(),
+        pre_tokenizers.Metaspace(replacement=_WORD_MARK, prepend_scheme="always", split=True),
+        pre_tokenizers.Punctuation(behavior="isolated"),
+    ]
+    if split_digits:
+        steps.append(pre_tokenizers.Digits(individual_digits=True))
+    return pre_tokenizers.Sequence(steps)
 
 
 def train_tokenizer(
-    texts: Iterable[str], *, vocab_size: int = 4000, min_frequency: int = 2
+    texts: Iterable[str],
+    *,
+    vocab_size: int = 4000,
+    min_frequency: int = 2,
+    split_digits: bool = True,
 ) -> PreTrainedTokenizerFast:
     """Train a BPE tokenizer on the dataset's own text (prompts, titles, reviews).
 
     The ten digits and ``▁`` are always in the vocabulary, so any item id is encodable even if
-    the training text lacks a digit.
+    the training text lacks a digit. ``split_digits=False`` lets BPE merge digits like any other
+    characters: ids frequent in the text become one token (``▁296``), rarer ones a few pieces,
+    as a sentencepiece model learned on the prompts would split them.
     """
     tok = Tokenizer(models.BPE(unk_token=UNK_TOKEN))
     tok.normalizer = normalizers.NFKC()
-    tok.pre_tokenizer = _pre_tokenizer()
+    tok.pre_tokenizer = _pre_tokenizer(split_digits)
     tok.decoder = decoders.Metaspace(replacement=_WORD_MARK, prepend_scheme="always", split=True)
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -184,3 +184,15 @@ def test_load_tokenizer_reads_a_t5_directory(tmp_path):
 def test_load_tokenizer_missing_directory(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_tokenizer(tmp_path / "nope")
+
+
+def test_split_digits_off_lets_bpe_merge_frequent_ids_into_one_token():
+    texts = [f"history of user_{u}: 1351 1388 {u} 42" for u in range(300)]
+    digits = train_tokenizer(texts, vocab_size=500)
+    merged = train_tokenizer(texts, vocab_size=500, split_digits=False)
+    assert digits.tokenize("1351") == ["▁", "1", "3", "5", "1"]
+    assert merged.tokenize("1351") == ["▁1351"]
+    # a number never seen whole still encodes, in pieces, and decodes back
+    ids = merged("9876 1351", add_special_tokens=False)["input_ids"]
+    assert len(ids) > 2 and merged.decode(ids) == "9876 1351"
+    assert len(merged(texts[0])["input_ids"]) < len(digits(texts[0])["input_ids"])

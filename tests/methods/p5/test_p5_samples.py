@@ -342,3 +342,25 @@ def test_interleave_alternates_and_covers_each_sample_once():
     # shuffled within family: not the input order
     assert [s.user for s in flat if s.family == "sequential"] != list(range(23))
     assert interleave({}, np.random.default_rng(0), batch_size=4) == []
+
+
+def test_interleave_length_pool_groups_similar_lengths_and_keeps_every_sample():
+    rng = np.random.default_rng(0)
+    data = {"sequential": [Sample("w " * int(n), "t", "sequential", "x", i)
+                           for i, n in enumerate(rng.integers(1, 60, size=200))]}
+    plain = interleave(data, np.random.default_rng(1), batch_size=8)
+    grouped = interleave(data, np.random.default_rng(1), batch_size=8, length_pool=5)
+    flat = [s for b in grouped for s in b]
+    assert Counter(flat) == Counter(data["sequential"])
+
+    def padding(batches: list[list[Sample]]) -> int:
+        return sum(max(len(s.source) for s in b) * len(b) - sum(len(s.source) for s in b)
+                   for b in batches)
+
+    assert padding(grouped) < padding(plain) / 3
+    # batch order is shuffled, not sorted by length within each pool
+    longest = [max(len(s.source) for s in b) for b in grouped]
+    assert longest != sorted(longest) and longest[:5] != sorted(longest[:5])
+    assert grouped == interleave(data, np.random.default_rng(1), batch_size=8, length_pool=5)
+    with pytest.raises(ValueError, match="length_pool"):
+        interleave(data, rng, batch_size=8, length_pool=0)
