@@ -180,4 +180,4 @@ def test_sequential_only_training_and_a_constant_schedule(walk):
     model.fit(FitContext(dataset=ds, split=split, seed=0, show_progress=False))
     assert model.fit_info["families"] == ["sequential"]
     assert model.fit_info["stop_reason"] == "cap" and len(model.fit_info["history"]) == 2
-    assert model.fit_info["final_lr"] == pytest.approx(TINY.get("lr", 1e-3))  # no decay
+    assert model.fit_info["final_lr"] == pytest.approx(model.params["lr"])  # no decay

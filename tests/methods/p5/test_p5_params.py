@@ -14,26 +14,29 @@ from methods.p5.p5 import P5
 from methods.p5.peapod import PeaPODKNN, PeaPODNoUser, PeaPODPool
 from methods.p5.pod import POD
 
-#: P5's ``cpu`` defaults, in order, as written in the ``defaults`` dict before ``Params`` (and
-#: the parameters added since, at the values that reproduce the committed results)
+#: P5's ``cpu`` defaults, in order (the values the committed results ran with): the
+#: ``defaults`` dict before ``Params``, with issue 17's CPU recipe written over it
 P5_CPU: dict[str, Any] = {
     "ranking": "exact", "num_beams": 20, "beam_keep_all_finished": False, "max_history": 20,
-    "valid_users": 200, "seq_template": "2-1", "unseen_template": "2-8", "expl_template": "3-1",
+    "valid_users": 1000, "seq_template": "2-1", "unseen_template": "2-8", "expl_template": "3-1",
     "unseen_expl_template": "3-6", "direct_candidates": 20, "expl_beams": 4, "expl_groups": 1,
     "expl_diversity": 0.0, "expl_min_length": 10, "expl_max_length": 40, "eval_batch_size": 64,
     "backbone": None, "select_on": "auto", "d_model": 128, "d_ff": 512, "num_layers": 2,
-    "num_heads": 2, "dropout": 0.1, "vocab_size": 3000, "epochs": 10, "patience": None,
-    "batch_size": 32, "lr": 1e-3, "weight_decay": 0.01, "warmup": 0.05, "clip": 1.0,
-    "prefixes_per_user": 4, "max_input_len": 160, "max_target_len": 48,
-    # added since (issue 17's ablations), defaulting to what the committed results did
-    "rank_families": "sequential,direct", "lr_schedule": "linear", "time_limit": None,
+    "num_heads": 2, "dropout": 0.1, "vocab_size": 3000, "id_tokens": "bpe", "epochs": 20,
+    "patience": 5, "batch_size": 32, "lr": 3e-4, "weight_decay": 0.01, "warmup": 0.05,
+    "clip": 1.0, "prefixes_per_user": 16, "max_input_len": 160, "max_target_len": 48,
+    "rank_families": "sequential,direct", "lr_schedule": "constant", "length_pool": 50,
+    "fast_dropout": True, "time_limit": None,
 }  # fmt: skip
-#: what the ``paper`` profile wrote over them (the ``defaults["paper"]`` dict)
-P5_PAPER = {"epochs": 10, "batch_size": 32, "prefixes_per_user": None, "max_input_len": 512,
-            "max_target_len": 64, "valid_users": 1000, "expl_beams": 21, "expl_groups": 3,
-            "expl_min_length": 10}  # fmt: skip
-POD_CPU = {**P5_CPU, "patience": 5, "n_prompts": 3}
-POD_PAPER = {**P5_PAPER, "lr": 5e-4, "batch_size": 64, "epochs": 30, "n_prompts": 3}
+#: what the ``paper`` profile writes over them (P5's recipe: no early stopping, lr 1e-3
+#: decaying linearly over 10 epochs, every prefix, torch's dropout, plain shuffle)
+P5_PAPER = {"valid_users": 1000, "epochs": 10, "patience": None, "batch_size": 32,
+            "lr": 1e-3, "prefixes_per_user": None, "max_input_len": 512, "max_target_len": 64,
+            "expl_beams": 21, "expl_groups": 3, "expl_min_length": 10, "lr_schedule": "linear",
+            "length_pool": None, "fast_dropout": False}  # fmt: skip
+POD_CPU = {**P5_CPU, "n_prompts": 3}
+POD_PAPER = {**P5_PAPER, "patience": 5, "lr": 5e-4, "batch_size": 64, "epochs": 30,
+             "n_prompts": 3}
 PEAPOD_CPU = {**POD_CPU, "user_prompt": True, "prompt_length": 3, "user_dim": 64,
               "cf_epochs": 10}  # fmt: skip
 PEAPOD_PAPER = {**POD_PAPER, "prompt_length": 3, "user_dim": 512}
