@@ -1,14 +1,17 @@
 """Training speed of the P5 loop on ML-100K: before and after the CPU speed-ups, in one run.
 
-Builds one epoch of ``p5``'s real training mix (sequential and direct prompts, CPU profile,
-seed 0) and its BPE tokenizer, then times the training loop (tokenise, forward, backward, clip,
-AdamW step) for four variants of the same model, in interleaved rounds so that load on the
-machine falls on all of them alike:
+Builds one epoch of ``p5``'s training mix (sequential and direct prompts, seed 0, the sample
+draw of the profile before issue 17: 4 prefixes per user) and trains a BPE tokenizer on it both
+ways, then times the training loop (tokenise, forward, backward, clip, AdamW step) for five
+variants of the same model, in interleaved rounds so that load on the machine falls on all of
+them alike:
 
-* ``before``: batches in plain shuffled order, torch's dropout (the code before issue 17);
+* ``before``: ids digit by digit, batches in plain shuffled order, torch's dropout (the code
+  before issue 17);
 * ``fast dropout``: masks from 16-bit draws (``benchmark.backends.t5.dropout``);
 * ``length pools``: batches from pools of 50 sorted by prompt length (``samples.interleave``);
-* ``after``: both, the CPU profile's defaults now.
+* ``bpe ids``: item ids cut by BPE, most of them one token (``id_tokens: bpe``);
+* ``after``: all three, the CPU profile's defaults now.
 
 It also checks that the fast-dropout model gives the same losses as torch's on the same batches
 with dropout off (eval mode), reports the share of padding in the batches and of tokenising in
@@ -23,7 +26,6 @@ import argparse
 import copy
 import os
 import time
-from typing import Any
 
 import numpy as np
 import torch
@@ -42,15 +44,18 @@ from tasks.split import leave_one_out
 SIZES = [(256, 1024, 4, 4), (192, 768, 3, 3), (128, 512, 2, 2)]
 
 
-def _context() -> tuple[P5, FitContext, dict[str, list[Sample]]]:
+def _context() -> tuple[dict[str, P5], FitContext, dict[str, list[Sample]]]:
+    """One epoch's samples and a tokenizer-ready method per id tokenisation."""
     data = load_dataset("ml-100k")
     ctx = FitContext(dataset=data, split=leave_one_out(data), seed=0)
-    method = P5("cpu")
+    methods = {ids: P5("cpu", id_tokens=ids, prefixes_per_user=4) for ids in ("digits", "bpe")}
     rng = np.random.default_rng(0)
-    samples = method._epoch_samples(ctx, rng)
-    method.tokenizer = train_tokenizer(method._tokenizer_corpus(ctx, samples, rng),
-                                       vocab_size=method.params["vocab_size"])
-    return method, ctx, samples
+    samples = methods["digits"]._epoch_samples(ctx, rng)
+    corpus = methods["digits"]._tokenizer_corpus(ctx, samples, rng)
+    for ids, method in methods.items():
+        method.tokenizer = train_tokenizer(corpus, vocab_size=method.params["vocab_size"],
+                                           split_digits=ids == "digits")
+    return methods, ctx, samples
 
 
 def _backbone(method: P5, size: tuple[int, int, int, int] | None = None) -> nn.Module:
@@ -69,15 +74,17 @@ def _encode(method: P5, batch: list[Sample]) -> tuple[dict[str, torch.Tensor], t
 
 
 class Variant:
-    """One model and its batches; ``train`` times steps over the next ``n`` batches."""
+    """One model, its tokenizer's method and its batches; ``train`` times the next ``n``."""
 
-    def __init__(self, name: str, model: nn.Module, batches: list[list[Sample]]) -> None:
-        self.name, self.model, self.batches = name, model, batches
+    def __init__(self, name: str, method: P5, model: nn.Module,
+                 batches: list[list[Sample]]) -> None:
+        self.name, self.method, self.model, self.batches = name, method, model, batches
         self.optim = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
         self.next, self.samples, self.seconds, self.encode_seconds = 0, 0, 0.0, 0.0
         self.tokens = self.padded = 0
 
-    def train(self, method: P5, n: int) -> None:
+    def train(self, n: int) -> None:
+        method = self.method
         self.model.train()
         for batch in self.batches[self.next : self.next + n]:
             t0 = time.perf_counter()
@@ -128,8 +135,8 @@ def _sizes(method: P5, ctx: FitContext, samples: list[Sample], batches: int) -> 
         model = _backbone(method, size)
         use_fast_dropout(model.t5)
         batches_ = [samples[k : k + 32] for k in range(0, 32 * batches, 32)]
-        variant = Variant(str(size), model, batches_)
-        variant.train(method, batches)
+        variant = Variant(str(size), method, model, batches_)
+        variant.train(batches)
         model.eval()
         enc, _ = _encode(method, samples[:50])
         start = time.perf_counter()
@@ -150,23 +157,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", action="store_true", help="also time larger backbones")
     args = parser.parse_args()
-    method, ctx, samples = _context()
-    p = method.params
+    methods, ctx, samples = _context()
+    p = methods["digits"].params
     plain = interleave(samples, np.random.default_rng(1), p["batch_size"])
     pooled = interleave(samples, np.random.default_rng(1), p["batch_size"],
                         length_pool=p["length_pool"])
-    need = args.batches * args.rounds
-    if need > min(len(plain), len(pooled)):
+    if args.batches * args.rounds > len(plain):
         raise SystemExit(f"an epoch has {len(plain)} batches; ask for at most that many in all")
-    base = _backbone(method)
-    models: dict[str, Any] = {}
-    for name, fast in (("before", False), ("fast dropout", True), ("length pools", False),
-                       ("after", True)):
-        models[name] = copy.deepcopy(base)
+    # (ids, fast dropout, length pools) per variant
+    plan = {"before": ("digits", False, False), "fast dropout": ("digits", True, False),
+            "length pools": ("digits", False, True), "bpe ids": ("bpe", False, False),
+            "after": ("bpe", True, True)}  # fmt: skip
+    variants = []
+    for name, (ids, fast, pools) in plan.items():
+        model = _backbone(methods[ids])
         if fast:
-            use_fast_dropout(models[name].t5)
-    variants = [Variant(name, models[name], pooled if "pools" in name or name == "after"
-                        else plain) for name in models]
+            use_fast_dropout(model.t5)
+        variants.append(Variant(name, methods[ids], model, pooled if pools else plain))
     print(f"machine: {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch "
           f"{torch.__version__}, load average {os.getloadavg()[0]:.2f}")
     print(f"ml-100k p5 training mix ({', '.join(f'{k} {len(v)}' for k, v in samples.items())} "
@@ -174,17 +181,18 @@ def main() -> None:
           f"layers, batch {p['batch_size']}; {args.rounds} rounds of {args.batches} batches each")
     for _ in range(args.rounds):
         for variant in variants:
-            variant.train(method, args.batches)
+            variant.train(args.batches)
     before = variants[0].rate
     for v in variants:
         print(f"{v.name:>13}: {v.rate:6.1f} samples/s ({v.rate / before:.2f}x before); "
-              f"real tokens {v.tokens / v.padded:.0%} of the padded batches; tokenising "
-              f"{v.encode_seconds / v.seconds:.1%} of the loop")
-    diff = _same_losses(method, plain[:8])
+              f"{v.padded / v.samples:5.1f} padded tokens per prompt, {v.tokens / v.padded:.0%} "
+              f"of them real; tokenising {v.encode_seconds / v.seconds:.1%} of the loop")
+    diff = _same_losses(methods["digits"], plain[:8])
     print(f"same losses on the same 8 batches with dropout off (eval mode): largest difference "
           f"{diff:.2e}")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
     if args.sizes:
-        _sizes(method, ctx, samples["sequential"], args.batches)
+        _sizes(methods["bpe"], ctx, samples["sequential"], args.batches)
 
 
 if __name__ == "__main__":

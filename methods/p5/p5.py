@@ -139,7 +139,7 @@ class P5(Method):
         quarter of this size's rate), and the training recipe chosen by issue 17's ablations on
         ML-100K (README, "What holds p5 below pop"): item ids cut by BPE, 16 sampled prefixes
         per user and epoch, a constant lr 3e-4 after warm-up (1e-3 never settles), validation
-        on every user (up to 1000) after each epoch, patience 5 under a 20-epoch cap. ``paper``:
+        on every user (up to 1000) after each epoch, patience 5 under a 40-epoch cap. ``paper``:
         t5-small and the paper's optimiser settings (REFERENCE.md: AdamW, lr 1e-3, 5% warm-up,
         10 epochs, clip 1.0, inputs up to 512 tokens), every training prefix used, and POD's
         explanation decoding: 21 beams in 3 groups, at least 10 tokens; REFERENCE.md names no
@@ -177,7 +177,7 @@ class P5(Method):
         #: (``▁ 1 3 5 1``), ``bpe`` merged like other text, so most ids are one token
         #: (``▁1351``); the ``paper`` profile uses t5-small's own sentencepiece either way
         id_tokens: str = param("bpe", check=choice("digits", "bpe"))
-        epochs: int = param(20, paper=10, check=positive_int)
+        epochs: int = param(40, paper=10, check=positive_int)
         #: epochs without improvement before stopping (``None``: run every epoch)
         patience: int | None = param(5, paper=None, check=optional(positive_int))
         batch_size: int = param(32, paper=32, check=positive_int)

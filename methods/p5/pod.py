@@ -51,7 +51,7 @@ class POD(P5):
         patience: int | None = param(5, paper=5, check=optional(positive_int))
         lr: float = param(3e-4, paper=5e-4, check=positive_number)
         batch_size: int = param(32, paper=64, check=positive_int)
-        epochs: int = param(20, paper=30, check=positive_int)
+        epochs: int = param(40, paper=30, check=positive_int)
         #: learnable vectors per task family, prepended to the encoder input
         n_prompts: int = param(3, paper=3, check=positive_int)
 

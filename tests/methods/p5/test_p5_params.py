@@ -22,7 +22,7 @@ P5_CPU: dict[str, Any] = {
     "unseen_expl_template": "3-6", "direct_candidates": 20, "expl_beams": 4, "expl_groups": 1,
     "expl_diversity": 0.0, "expl_min_length": 10, "expl_max_length": 40, "eval_batch_size": 64,
     "backbone": None, "select_on": "auto", "d_model": 128, "d_ff": 512, "num_layers": 2,
-    "num_heads": 2, "dropout": 0.1, "vocab_size": 3000, "id_tokens": "bpe", "epochs": 20,
+    "num_heads": 2, "dropout": 0.1, "vocab_size": 3000, "id_tokens": "bpe", "epochs": 40,
     "patience": 5, "batch_size": 32, "lr": 3e-4, "weight_decay": 0.01, "warmup": 0.05,
     "clip": 1.0, "prefixes_per_user": 16, "max_input_len": 160, "max_target_len": 48,
     "rank_families": "sequential,direct", "lr_schedule": "constant", "length_pool": 50,
