@@ -17,7 +17,9 @@ from methods.user_factors import train_user_factors
 from tasks.explanation import prepare
 
 TINY = TINY_T5
-USER = dict(user_dim=8, cf_epochs=4)
+#: ``id_tokens="digits"``: the walk steps through consecutive ids, which digit tokens make
+#: learnable in these few epochs (BPE ids are covered by the p5 and runner tests)
+USER = dict(user_dim=8, cf_epochs=4, id_tokens="digits")
 TWINS = (60, 61)  # dataset users whose sequences copy user 0's exactly
 
 
