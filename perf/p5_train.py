@@ -15,9 +15,11 @@ them alike:
 
 It also checks that the fast-dropout model gives the same losses as torch's on the same batches
 with dropout off (eval mode), reports the share of padding in the batches and of tokenising in
-the loop, and, with ``--sizes``, the samples/s and exact-scoring cost of larger backbones.
+the loop, with ``--profile-ops`` where the ``before`` loop spends its time (torch's profiler,
+operators by self CPU time), and with ``--sizes`` the samples/s and exact-scoring cost of
+larger backbones.
 
-    python perf/p5_train.py [--batches 40] [--rounds 3] [--sizes]
+    python perf/p5_train.py [--batches 40] [--rounds 3] [--profile-ops] [--sizes]
 """
 
 from __future__ import annotations
@@ -151,11 +153,27 @@ def _sizes(method: P5, ctx: FitContext, samples: list[Sample], batches: int) -> 
               f"{per_user:.3f} s/user")
 
 
+def _profile_ops(variant: Variant, batches: int) -> None:
+    """The operators ``variant`` spends its training time in (self CPU time, top 8)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    variant.next = 0  # the same batches again
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        variant.train(batches)
+    ops = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in ops)
+    print(f"\nwhere '{variant.name}' spends {batches} batches (torch.profiler, self CPU time):")
+    for e in ops[:8]:
+        print(f"  {e.key:<28} {e.self_cpu_time_total / total:6.1%}  ({e.count} calls)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=40, help="batches per variant and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", action="store_true", help="also time larger backbones")
+    parser.add_argument("--profile-ops", action="store_true",
+                        help="also profile the before loop's operators")
     args = parser.parse_args()
     methods, ctx, samples = _context()
     p = methods["digits"].params
@@ -191,6 +209,8 @@ def main() -> None:
     print(f"same losses on the same 8 batches with dropout off (eval mode): largest difference "
           f"{diff:.2e}")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    if args.profile_ops:
+        _profile_ops(variants[0], args.batches)
     if args.sizes:
         _sizes(methods["bpe"], ctx, samples["sequential"], args.batches)
 

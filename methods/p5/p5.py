@@ -174,7 +174,7 @@ class P5(Method):
         dropout: float = param(0.1, check=fraction)
         vocab_size: int = param(3000, check=positive_int)
         #: how the ``cpu`` profile's tokenizer cuts numbers: ``digits`` one token per digit
-        #: (``▁ 1 3 5 1``), ``bpe`` merged like other text, so most ids are one token
+        #: (``▁ 1 3 5 1``), ``bpe`` merged like other text, frequent ids into one token
         #: (``▁1351``); the ``paper`` profile uses t5-small's own sentencepiece either way
         id_tokens: str = param("bpe", check=choice("digits", "bpe"))
         epochs: int = param(40, paper=10, check=positive_int)

@@ -1,10 +1,10 @@
 """Dropout from cheaper random bits, for training the T5 backbone on CPU.
 
-Why: profiling a ``p5`` epoch on 2 CPU cores (``perf/p5_train.py``) put about a quarter of the
-training time in ``aten::bernoulli_``, the random draws of T5's 24 dropout sites (embedding,
-attention weights, feed-forward and residual outputs). Torch draws one number per element;
-here one 64-bit draw yields three 16-bit uniform numbers, so the mask costs a third of the
-draws.
+Why: profiling the ``p5`` training loop on 2 CPU cores (``perf/p5_train.py --profile-ops``)
+put about 30% of its time in ``aten::bernoulli_``, the random draws of T5's dropout sites
+(embedding, attention weights, feed-forward and residual outputs). Torch draws one number per
+element; here one 64-bit draw yields three 16-bit uniform numbers, so the mask costs a third of
+the draws.
 
 What changes: an element is kept when its 16-bit number is at least ``round(p * 65536)``, so the
 drop probability is ``round(p * 65536) / 65536`` (0.100006 for p = 0.1; exact for multiples of
@@ -21,6 +21,8 @@ mask), registered with transformers' attention interface as :data:`ATTENTION_NAM
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from transformers import AttentionInterface, AttentionMaskInterface
@@ -35,14 +37,16 @@ _LEVELS = 1 << 16
 _FIELDS_PER_DRAW = 3
 
 
+def _check_rate(p: float) -> None:
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+
+
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device | str = "cpu",
               ) -> tuple[Tensor, float]:
     """A boolean keep mask of ``shape`` and its exact keep probability (see module docstring)."""
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
-    n = 1
-    for size in shape:
-        n *= int(size)
+    _check_rate(p)
+    n = math.prod(shape)
     draws = torch.empty(-(-n // _FIELDS_PER_DRAW), dtype=torch.int64, device=device).random_()
     fields = draws.view(torch.int16).view(-1, 4)[:, :_FIELDS_PER_DRAW].reshape(-1)[:n]
     dropped_levels = round(p * _LEVELS)
@@ -64,8 +68,7 @@ class FastDropout(nn.Module):
 
     def __init__(self, p: float) -> None:
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        _check_rate(p)
         self.p = float(p)
 
     def forward(self, x: Tensor) -> Tensor:
