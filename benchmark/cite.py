@@ -95,6 +95,7 @@ DATASET_BIBTEX: dict[str, str] = {
 #: P5's preprocessing of the Amazon 2014 reviews, whose page asks for both papers.
 DATASET_PAPERS: dict[str, tuple[str, ...]] = {
     "ml-100k": ("harper2015movielens",),
+    "ml-1m": ("harper2015movielens",),
     "grouplens-100k": ("harper2015movielens",),
     "movielens-csv": ("harper2015movielens",),
     "amazon2018": ("ni2019justifying",),

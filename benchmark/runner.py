@@ -72,13 +72,21 @@ def entry_config(cfg: RunConfig, ds: Dataset, task: Task, method: str, seed: int
 
 
 def fit_config(
-    cfg: RunConfig, ds: Dataset, tasks: dict[str, Task], method: str, seed: int
+    cfg: RunConfig,
+    ds: Dataset,
+    tasks: dict[str, Task],
+    method: str,
+    seed: int,
+    resolved_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What determines one fit (the entry config less its task, plus every task the fit
-    serves, which multitask methods read): its hash names the fit's epoch checkpoint."""
+    serves, which multitask methods read, plus the method's parameters as resolved, defaults
+    included, so a changed default never resumes a stale checkpoint): its hash names the
+    fit's epoch checkpoint."""
     entry = entry_config(cfg, ds, next(iter(tasks.values())), method, seed)
     del entry["task"]
-    return {**entry, "tasks": [t.describe() for t in tasks.values()]}
+    return {**entry, "tasks": [t.describe() for t in tasks.values()],
+            "resolved_params": resolved_params}  # fmt: skip
 
 
 #: folder, under a dataset's results, of the epoch checkpoints of unfinished fits
@@ -400,7 +408,8 @@ class Runner:
         explanation = prepare_explanation(data, split, seed) if _has_review_text(data) else None
         method = method_cls(profile=cfg.profile, **self._params(method_cls))
         key = dataset_key(ds.name, cfg.id_indexing)
-        fit_hash = stable_hash(fit_config(cfg, ds, tasks, method_cls.name, seed))[:16]
+        fit = fit_config(cfg, ds, tasks, method_cls.name, seed, method.params)
+        fit_hash = stable_hash(fit)[:16]
         checkpoint = EpochCheckpoint(self.results_dir / key / CHECKPOINTS
                                      / f"{method_cls.name}-seed{seed}-{fit_hash}.pt")  # fmt: skip
         if cfg.force:

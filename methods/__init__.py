@@ -25,5 +25,8 @@ METHODS.add("llmrank-ll", "methods.llmrank:LLMRankLL")
 METHODS.add("rpp", "methods.rpp:RPP")
 METHODS.add("rpp-ll", "methods.rpp:RPPLL")
 METHODS.add("uem", "methods.uem:UEM")
+METHODS.add("p2rec", "methods.p2rec:P2Rec")
+METHODS.add("p2rec-untuned", "methods.p2rec:P2RecUntuned")
+METHODS.add("p2rec-self-init", "methods.p2rec:P2RecSelfInit")
 
 __all__ = ["METHODS", "FitContext", "Method"]

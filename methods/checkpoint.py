@@ -50,6 +50,11 @@ class EpochCheckpoint:
         torch.save({**state, "version": CHECKPOINT_VERSION}, tmp)
         os.replace(tmp, self.path)
 
+    def stage(self, name: str) -> EpochCheckpoint:
+        """The checkpoint of one stage of a multi-stage fit, beside this one
+        (``<stem>.<name><suffix>``); the method clears it when the whole fit is done."""
+        return EpochCheckpoint(self.path.with_name(f"{self.path.stem}.{name}{self.path.suffix}"))
+
     def clear(self) -> None:
         """Delete the file (and a temporary one a kill may have left)."""
         for path in (self.path, self.path.with_name(self.path.name + ".tmp")):

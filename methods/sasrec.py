@@ -208,6 +208,12 @@ class SASRec(Method):
         self.device = torch.device("cpu")
 
     # ------------------------------------------------------------------ training
+    def build_net(self, n_items: int) -> SASRecNet:
+        """The freshly initialised network (a hook: ``methods.p2rec`` seeds its item table)."""
+        p = self.params
+        return SASRecNet(n_items, p["hidden"], p["n_layers"], p["n_heads"], p["inner"],
+                         p["max_len"], p["dropout"])  # fmt: skip
+
     def fit(self, ctx: FitContext) -> None:
         p = self.params
         split = ctx.split
@@ -215,15 +221,7 @@ class SASRec(Method):
         rng = np.random.default_rng(ctx.seed)
         self.device = torch.device(ctx.device)
         n_items = split.n_items
-        net = SASRecNet(
-            n_items,
-            p["hidden"],
-            p["n_layers"],
-            p["n_heads"],
-            p["inner"],
-            p["max_len"],
-            p["dropout"],
-        ).to(self.device)
+        net = self.build_net(n_items).to(self.device)
         net.use_rng(rng)
         self.net = net
         optim = torch.optim.Adam(net.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])

@@ -7,10 +7,11 @@ import pytest
 from benchmark.config import load_config
 from benchmark.runner import Runner
 
-CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.yaml"))
+ROOT = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = sorted(ROOT.rglob("*.yaml"))  # nested folders too (configs/p2rec-choices/)
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_config_loads_and_names_exist(path):
     cfg = load_config(path, {})
     # the runner's checks before any data is read: names, task variants, method params and

@@ -50,6 +50,7 @@ for _fmt, _module in _FORMAT_MODULES.items():
 DATASETS: LazyRegistry[Callable[..., Dataset]] = LazyRegistry("dataset")
 """Registry name -> loader ``load(*, cache_dir=None, use_cache=True)`` of a built-in dataset."""
 DATASETS.add("ml-100k", "benchmark.data.ml100k:load")
+DATASETS.add("ml-1m", "benchmark.data.ml1m:load")
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:

@@ -93,7 +93,7 @@ def parse(
 ) -> Dataset:
     """Parse atomic ``.inter`` (and ``.item``) contents; the caller sets name, source, hash."""
     frame = read_table(inter, label=inter_label, sep="\t", header=True, expected=_INTER_EXPECTED)
-    fields = _typed_fields(frame, label=inter_label)
+    fields = typed_fields(frame, label=inter_label)
     require_columns(
         fields, ("user_id", "item_id", "timestamp"), label=inter_label, expected=_INTER_EXPECTED
     )
@@ -122,7 +122,7 @@ def parse_items(data: Path | bytes, *, label: object) -> pd.DataFrame:
         header=True,
         expected="a typed header with item_id (e.g. item_id:token)",
     )
-    fields = _typed_fields(frame, label=label)
+    fields = typed_fields(frame, label=label)
     require_columns(fields, ("item_id",), label=label, expected="an item_id:token field")
     info = pd.DataFrame(
         {"raw_id": to_ids(frame[fields["item_id"]], label=label, field="item_id", line_offset=2)}
@@ -144,7 +144,7 @@ def parse_items(data: Path | bytes, *, label: object) -> pd.DataFrame:
     return info
 
 
-def _typed_fields(frame: pd.DataFrame, *, label: object) -> dict[str, str]:
+def typed_fields(frame: pd.DataFrame, *, label: object) -> dict[str, str]:
     """Map bare field names to header columns, checking each is ``name:type``."""
     mapping: dict[str, str] = {}
     for col in frame.columns:

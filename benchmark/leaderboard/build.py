@@ -776,11 +776,27 @@ def epoch_cap(params: dict[str, Any]) -> Any:
 
 
 def improving_at_cap(record: dict[str, Any]) -> bool:
-    """Whether the result's fit stopped at its epoch cap (or time limit) before early stopping
-    ended it (best epoch within the last ``patience`` epochs, or no early stopping at all): it
-    measures its training budget as much as its method. Read from
-    ``fit_info.improving_at_cap``, or, for results from before that record, from the epochs run,
-    the best epoch and the cap (``max_epochs`` or ``epochs``) and ``patience`` parameters."""
+    """Whether the result's fit, or one of its stages (:func:`capped_stages`), stopped at its
+    epoch cap (or time limit) before early stopping ended it: the row then measures its
+    training budget as much as its method."""
+    return final_fit_at_cap(record) or bool(capped_stages(record))
+
+
+def capped_stages(record: dict[str, Any]) -> list[str]:
+    """The stages of a multi-stage fit (``fit_info.<stage>`` records with their own
+    ``improving_at_cap``, e.g. P2Rec's ``stage1`` SFT) that stopped at their cap while still
+    improving."""
+    info = (record.get("method") or {}).get("fit_info") or {}
+    return [name for name, value in sorted(info.items())
+            if isinstance(value, dict) and value.get("improving_at_cap") is True]  # fmt: skip
+
+
+def final_fit_at_cap(record: dict[str, Any]) -> bool:
+    """Whether the result's (final) fit stopped at its epoch cap (or time limit) before early
+    stopping ended it (best epoch within the last ``patience`` epochs, or no early stopping at
+    all). Read from ``fit_info.improving_at_cap``, or, for results from before that record,
+    from the epochs run, the best epoch and the cap (``max_epochs`` or ``epochs``) and
+    ``patience`` parameters."""
     method = record.get("method") or {}
     info, params = method.get("fit_info") or {}, method.get("params") or {}
     if "improving_at_cap" in info:
@@ -898,9 +914,13 @@ def _cut_answers_note(method: str, records: list[dict[str, Any]]) -> str | None:
 def _capped_note(method: str, records: list[dict[str, Any]]) -> str | None:
     """A note (and a † on the row) when some of ``method``'s fits hit their epoch cap before
     early stopping ended them: the row may be a level set by the training budget."""
-    capped = [r for r in records if improving_at_cap(r)]
+    stage_notes = [_capped_stage_note(r) for r in records if capped_stages(r)]
+    capped = [r for r in records if final_fit_at_cap(r)]
     if not capped:
-        return None
+        if not stage_notes:
+            return None
+        return (f"{method} †: " + "; ".join(stage_notes) + "; the row measures that stage's "
+                "training budget as much as the method.")
     seeds = ", ".join(str(r["seed"]) for r in capped)
     best = ", ".join(str(r["method"]["fit_info"]["best_epoch"]) for r in capped)
     caps = sorted({int(r["method"]["fit_info"]["epochs"]) for r in capped})
@@ -911,8 +931,19 @@ def _capped_note(method: str, records: list[dict[str, Any]]) -> str | None:
     else:
         how = (f"before early stopping (patience {' or '.join(rules)}) ended them "
                f"(best epoch {best})")
-    return (f"{method} †: seed(s) {seeds} ended at the epoch cap ({cap}) {how}; the row "
-            "measures the training budget as much as the method.")
+    stages = "".join(f"; {note}" for note in stage_notes)
+    return (f"{method} †: seed(s) {seeds} ended at the epoch cap ({cap}) {how}{stages}; the "
+            "row measures the training budget as much as the method.")
+
+
+def _capped_stage_note(record: dict[str, Any]) -> str:
+    """``seed 1: stage1 ended at its epoch cap (8, best epoch 8, patience 2)`` for each of a
+    result's stages that did."""
+    info = record["method"]["fit_info"]
+    parts = [f"{name} ended at its epoch cap ({info[name].get('epochs')}, best epoch "
+             f"{info[name].get('best_epoch')}, patience {info[name].get('patience')})"
+             for name in capped_stages(record)]  # fmt: skip
+    return f"seed {record['seed']}: " + ", ".join(parts)
 
 
 def _replayed_note(method: str, records: list[dict[str, Any]]) -> str | None:

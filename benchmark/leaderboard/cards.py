@@ -20,7 +20,13 @@ from typing import Any
 from tabulate import tabulate
 
 from benchmark.config import field_default, flag_of
-from benchmark.leaderboard.build import Leaderboard, Row, epoch_cap, improving_at_cap
+from benchmark.leaderboard.build import (
+    Leaderboard,
+    Row,
+    capped_stages,
+    epoch_cap,
+    final_fit_at_cap,
+)
 from benchmark.leaderboard.charts import Chart, curve_chart
 from benchmark.results import Result
 from tasks import result_kind
@@ -314,8 +320,13 @@ def _training_section(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> list
         text = (f"- seed {res.record['seed']}: {info.get('epochs')} epoch(s) of at most {cap}, "
                 f"best {info.get('best_epoch')}; patience {params.get('patience')}; stopped "
                 f"by {reason}")
-        if improving_at_cap(res.record):
+        if final_fit_at_cap(res.record):
             text += ", **before early stopping ended it** (the row's †)"
+        for name in capped_stages(res.record):
+            stage = info[name]
+            text += (f"; its {name} ran {stage.get('epochs')} epoch(s), best "
+                     f"{stage.get('best_epoch')}, patience {stage.get('patience')}: **it ended "
+                     "at its cap before early stopping did** (the row's †)")
         if info.get("resumed_from_epoch"):
             text += f"; resumed after epoch {info['resumed_from_epoch']}"
         lines.append(text)

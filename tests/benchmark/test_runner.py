@@ -391,3 +391,33 @@ def test_a_killed_fit_resumes_from_its_checkpoint_and_cleans_up(toy_dir, tmp_pat
     monkeypatch.setattr(training, "valid_ndcg", real)
     (path,) = run(dataclasses.replace(cfg, force=True))
     assert "resumed_from_epoch" not in load_result(path).record["method"]["fit_info"]
+
+
+def test_a_changed_default_does_not_resume_a_stale_checkpoint(toy_dir, tmp_path, monkeypatch):
+    """The checkpoint is named by the parameters as resolved, defaults included: after a
+    release changes a default, the same command starts over instead of resuming a fit that
+    was made under the old one."""
+    import methods.training as training
+    from methods.sasrec import SASRec
+
+    real = training.valid_ndcg
+    tiny = {"hidden": 8, "n_layers": 1, "n_heads": 1, "inner": 16, "max_len": 6,
+            "max_epochs": 3, "patience": None}  # fmt: skip
+    cfg = config(toy_dir, tmp_path, methods=["sasrec"], seeds=[0], tasks=["sequential"],
+                 method_params={"sasrec": tiny})  # fmt: skip
+    monkeypatch.setattr(training, "valid_ndcg", dies_on_call(real, 2, KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    (stale,) = (tmp_path / "res").glob("*/.checkpoints/sasrec-seed0-*.pt")
+    monkeypatch.setattr(training, "valid_ndcg", real)
+    init = SASRec.__init__
+
+    def new_release(self, profile="cpu", **params):  # the same config, a changed default
+        init(self, profile, **params)
+        self.params["weight_decay"] = 1e-4
+
+    monkeypatch.setattr(SASRec, "__init__", new_release)
+    (path,) = run(cfg)
+    info = load_result(path).record["method"]["fit_info"]
+    assert "resumed_from_epoch" not in info
+    assert stale.exists()  # the stale fit's checkpoint is left alone, not loaded

@@ -275,3 +275,32 @@ def test_capped_rows_get_a_dagger_and_a_note(make_result, load):
     assert "[t5](sequential/cards/t5.md) †" in page
     assert ("t5 †: seed(s) 0 ended at the epoch cap (10) before early stopping (patience 3) "
             "ended them (best epoch 9); the row measures") in page
+
+
+def test_a_stage_that_ended_at_its_cap_marks_the_row(make_result, load):
+    """A multi-stage fit (P2Rec's SFT stage) whose final fit early-stopped but one of whose
+    stages ran out of epochs still improving gets the dagger, with the stage named."""
+    from benchmark.leaderboard import build_leaderboards
+    from benchmark.leaderboard.build import capped_stages, improving_at_cap
+    from benchmark.leaderboard.render import to_markdown
+
+    stage_capped = {"epochs": 28, "best_epoch": 23, "improving_at_cap": False,
+                    "stage0": {"epochs": 20, "best_epoch": 15, "improving_at_cap": False},
+                    "stage1": {"epochs": 8, "best_epoch": 8, "patience": 2,
+                               "improving_at_cap": True}}  # fmt: skip
+    assert capped_stages(_fit(stage_capped, {})) == ["stage1"]
+    assert improving_at_cap(_fit(stage_capped, {}))
+    converged = {**stage_capped, "stage1": {**stage_capped["stage1"], "improving_at_cap": False}}
+    assert not improving_at_cap(_fit(converged, {}))
+
+    def capped(rec):
+        rec["method"]["fit_info"] = stage_capped
+        rec["method"]["params"] = {"max_epochs": 60, "patience": 5}
+
+    make_result("p2", 1, rate=0.5, edit=capped)
+    make_result("pop", 1, rate=0.2, rng_seed=5)
+    (lb,) = build_leaderboards(load())
+    assert lb.row("p2").capped_seeds == [1]
+    page = to_markdown(lb)
+    assert ("p2 †: seed 1: stage1 ended at its epoch cap (8, best epoch 8, patience 2); the row "
+            "measures that stage's training budget") in page
