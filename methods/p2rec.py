@@ -274,11 +274,7 @@ class P2Rec(SASRec):
         history: list[dict[str, float]] = []
 
         def loss_of(rows: np.ndarray) -> torch.Tensor:
-            out = head(lm.forward_train([inputs[i] for i in rows]))
-            target = targets[rows].to(out.device)
-            if p["sft_loss"] == "kl":
-                return F.kl_div(F.log_softmax(out, dim=-1), target, reduction="batchmean")
-            return F.mse_loss(out, target)
+            return sft_loss(lm, head, [inputs[i] for i in rows], targets[rows], p["sft_loss"])
 
         def run_epoch(epoch: int) -> float:
             lm.train(True)
@@ -286,11 +282,7 @@ class P2Rec(SASRec):
             total = 0.0
             for start in range(0, len(shuffled), p["sft_batch_size"]):
                 rows = shuffled[start : start + p["sft_batch_size"]]
-                loss = loss_of(rows)
-                optim.zero_grad(set_to_none=True)
-                loss.backward()
-                optim.step()
-                total += float(loss.detach()) * len(rows)
+                total += sft_step(optim, loss_of(rows)) * len(rows)
             lm.train(False)
             with torch.no_grad():
                 held_loss = sum(float(loss_of(held[s : s + 64])) * len(held[s : s + 64])
@@ -386,3 +378,22 @@ class P2RecSelfInit(P2Rec):
     @dataclass
     class Params(P2Rec.Params):
         item_init: str = param("sasrec", check=choice("sasrec"))
+
+
+def sft_loss(lm: PooledLM, head: nn.Module, batch: list[Any], target: torch.Tensor,
+             kind: str) -> torch.Tensor:  # fmt: skip
+    """Stage 1's loss on one batch of prepared prompts: MSE on the head's output, or (``kl``)
+    the KL divergence from the target shares to the head's softmax."""
+    out = head(lm.forward_train(batch))
+    target = target.to(out.device)
+    if kind == "kl":
+        return F.kl_div(F.log_softmax(out, dim=-1), target, reduction="batchmean")
+    return F.mse_loss(out, target)
+
+
+def sft_step(optim: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One optimiser step on ``loss``; its value, for the epoch's mean."""
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    optim.step()
+    return float(loss.detach())

@@ -27,13 +27,12 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from benchmark.backends.llm.models import resolve_llm
 from benchmark.data import load_dataset
 from methods.item_vectors import kmeans, preference_targets
-from methods.p2rec import P2Rec, history_prompt
+from methods.p2rec import P2Rec, history_prompt, sft_loss, sft_step
 from methods.pooled_lm import PooledLM
 from tasks.split import leave_one_out
 
@@ -49,11 +48,8 @@ def sft_seconds(lm: PooledLM, prompts: list[str], targets: torch.Tensor, epochs:
     lm.train(True)
     for _ in range(epochs):
         for s in range(0, len(inputs), batch_size):
-            loss = F.mse_loss(head(lm.forward_train(inputs[s : s + batch_size])),
-                              targets[s : s + batch_size])  # fmt: skip
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
+            sft_step(optim, sft_loss(lm, head, inputs[s : s + batch_size],
+                                     targets[s : s + batch_size], "mse"))  # fmt: skip
     lm.train(False)
     end = time.perf_counter()
     return {"samples": len(prompts), "prepare": prepared - start, "train": end - prepared,
