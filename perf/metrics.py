@@ -6,7 +6,10 @@ HR@10, NDCG@10 and MRR@10. ranx needs a run of (user, item, score) triples: it g
 top 100 items from torch.topk, which is what users of ranx do with a dense score matrix and
 cannot change metrics at cutoff 10. The ranx call is timed warm (after a first, compiling call).
 
-Target: at least 3x faster than ranx's warm call.
+Our path is ``target_ranks`` (one comparison per score, counted block by block in cache) and
+``metric_vectors``; its floor is one read of the score matrix (800 MB at the defaults).
+
+Target: at least 20x faster than ranx's warm call, end to end, identical per-user values.
 
     python perf/metrics.py [--users 20000] [--items 10000]
 """
@@ -25,12 +28,13 @@ METRICS = ("hr@10", "ndcg@10", "mrr@10")
 RANX_NAMES = {"hr@10": "hit_rate@10", "ndcg@10": "ndcg@10", "mrr@10": "mrr@10"}
 
 
-def ours(scores: torch.Tensor, targets: torch.Tensor, batch: int = 4096) -> dict[str, np.ndarray]:
-    ranks = torch.cat(
-        [target_ranks(scores[i : i + batch], targets[i : i + batch])
-         for i in range(0, len(scores), batch)]
-    )
-    return metric_vectors(ranks, METRICS)
+def ours(scores: torch.Tensor, targets: torch.Tensor) -> dict[str, np.ndarray]:
+    return metric_vectors(target_ranks(scores, targets), METRICS)
+
+
+def read_once(scores: torch.Tensor) -> float:
+    """The floor: one pass over the scores (a max per row), for scale."""
+    return float(scores.numpy().max(axis=1).sum())
 
 
 def with_ranx(
@@ -67,6 +71,7 @@ def main() -> None:
     t_ours = min(_timed(lambda: ours(scores, targets)) for _ in range(args.repeats))
     a = ours(scores, targets)
 
+    t_read = min(_timed(lambda: read_once(scores)) for _ in range(args.repeats))
     t_first = _timed(lambda: with_ranx(scores, targets))
     t_ranx = min(_timed(lambda: with_ranx(scores, targets)) for _ in range(args.repeats))
     b = with_ranx(scores, targets)
@@ -78,9 +83,10 @@ def main() -> None:
     print(f"{args.users} users x {args.items} items, metrics {', '.join(METRICS)}")
     print("per-user values: equal to 1e-12 for every user")
     print(f"recbench metrics engine: {t_ours:.3f} s (best of {args.repeats})")
+    print(f"one read of the scores:  {t_read:.3f} s (numpy max per row, best of {args.repeats})")
     print(f"ranx warm:               {t_ranx:.3f} s (best of {args.repeats}); "
           f"first call {t_first:.3f} s")
-    print(f"speed-up: {ratio:.1f}x  target >= 3x: {'PASS' if ratio >= 3 else 'FAIL'}")
+    print(f"speed-up: {ratio:.1f}x  target >= 20x: {'PASS' if ratio >= 20 else 'FAIL'}")
 
 
 def _timed(fn) -> float:

@@ -41,22 +41,57 @@ def parse_metric(name: str) -> tuple[str, int]:
     return kind, int(cutoff)
 
 
+# Rows per block of the CPU rank count: about 2M scores, so that a block's comparison mask stays
+# in cache and the scores are read from memory once (perf/metrics.py).
+_BLOCK_SCORES = 1 << 21
+
+
 def target_ranks(scores: torch.Tensor, target_col: torch.Tensor) -> torch.Tensor:
     """1-based pessimistic rank of ``scores[i, target_col[i]]`` within row ``i``.
 
     ``scores`` is ``[B, C]``; ``-inf`` marks items excluded from ranking (they rank below any
     finite target). Returns int64 ``[B]``.
+
+    The rank is one comparison per score: ``#{score >= target}`` counts the target itself once
+    and every tie against it (NaN scores compare false, so they never rank ahead). A NaN target
+    ranks last (rank ``C``). On CPU the count runs in numpy over row blocks that fit in cache
+    (one pass over the scores, no full-size mask); elsewhere, or for dtypes numpy lacks
+    (bfloat16), in torch. Both give identical ranks (tested).
     """
     if scores.dim() != 2:
         raise ValueError(f"scores must be [users, items], got shape {tuple(scores.shape)}")
     target_col = target_col.to(scores.device, torch.long)
+    if scores.device.type == "cpu" and scores.dtype in (torch.float32, torch.float64,
+                                                        torch.float16):  # fmt: skip
+        ranks = _target_ranks_numpy(scores.detach().numpy(), target_col.numpy())
+        return torch.from_numpy(ranks)
     target = scores.gather(1, target_col[:, None])
-    ahead = (scores > target) | (scores == target)
-    ranks = ahead.sum(dim=1)  # counts the target itself once via ==, giving 1 + #others
+    ranks = (scores >= target).sum(dim=1)
     nan_target = torch.isnan(target[:, 0])
     if nan_target.any():
         ranks = torch.where(nan_target, torch.full_like(ranks, scores.shape[1]), ranks)
     return ranks.to(torch.long)
+
+
+def _target_ranks_numpy(scores: np.ndarray, target_col: np.ndarray) -> np.ndarray:
+    """``target_ranks`` for a numpy score matrix, block by block."""
+    n_rows, n_cols = scores.shape
+    ranks = np.empty(n_rows, dtype=np.int64)
+    if n_rows == 0:
+        return ranks
+    if n_cols == 0:
+        raise ValueError("scores has no items to rank")
+    if target_col.min(initial=0) < 0 or target_col.max(initial=0) >= n_cols:
+        raise IndexError(f"target column out of range for {n_cols} items")
+    rows = max(1, _BLOCK_SCORES // n_cols)
+    for start in range(0, n_rows, rows):
+        block = scores[start : start + rows]
+        target = block[np.arange(len(block)), target_col[start : start + rows]]
+        ranks[start : start + len(block)] = np.count_nonzero(block >= target[:, None], axis=1)
+        nan_target = np.isnan(target)
+        if nan_target.any():
+            ranks[start : start + len(block)][nan_target] = n_cols
+    return ranks
 
 
 def metric_vectors(

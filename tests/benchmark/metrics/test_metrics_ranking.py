@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.metrics import metric_vectors, parse_metric, rank_full_catalogue, target_ranks
+from benchmark.metrics import (
+    metric_vectors,
+    parse_metric,
+    rank_full_catalogue,
+    ranking,
+    target_ranks,
+)
 
 
 def test_rank_counts_strictly_higher_scores():
@@ -83,3 +89,37 @@ def test_full_catalogue_batches_agree():
     a = rank_full_catalogue(score_all, users, hist, targets, batch_size=7)
     b = rank_full_catalogue(score_all, users, hist, targets, batch_size=1000)
     assert np.array_equal(a, b)
+
+
+def _torch_reference_ranks(scores: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+    """The rule written out the slow way: 1 + #{higher} + #{other items tied}; NaN target last."""
+    target = scores.gather(1, col[:, None])
+    ranks = ((scores > target) | (scores == target)).sum(1)
+    return torch.where(torch.isnan(target[:, 0]), scores.shape[1], ranks)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_block_count_equals_the_rule_with_ties_nan_and_inf(monkeypatch, dtype):
+    # small blocks, so that rows cross block boundaries; coarse scores, so that ties are common
+    monkeypatch.setattr(ranking, "_BLOCK_SCORES", 37)
+    gen = torch.Generator().manual_seed(3)
+    scores = torch.randint(0, 5, (203, 11), generator=gen).to(torch.float64)
+    scores[torch.rand(203, 11, generator=gen) < 0.1] = -math.inf
+    scores[torch.rand(203, 11, generator=gen) < 0.05] = math.nan
+    scores[5] = -math.inf  # a row where everything, the target too, is excluded
+    scores = scores.to(dtype)
+    col = torch.randint(0, 11, (203,), generator=gen)
+    scores[7, col[7]] = math.nan  # a NaN target
+    expected = _torch_reference_ranks(scores, col)
+    assert torch.equal(target_ranks(scores, col), expected)
+    assert int(target_ranks(scores, col)[5]) == 11 and int(target_ranks(scores, col)[7]) == 11
+    # a strided view (the full-catalogue ranking drops the padding column) gives the same ranks
+    padded = torch.cat([torch.zeros(203, 1, dtype=dtype), scores], dim=1)
+    assert torch.equal(target_ranks(padded[:, 1:], col), expected)
+
+
+def test_block_count_rejects_out_of_range_targets():
+    with pytest.raises(IndexError):
+        target_ranks(torch.zeros(2, 3), torch.tensor([0, 3]))
+    with pytest.raises(IndexError):
+        target_ranks(torch.zeros(2, 3), torch.tensor([-1, 0]))
