@@ -27,7 +27,7 @@ from benchmark.leaderboard.build import (
     epoch_cap,
     final_fit_at_cap,
 )
-from benchmark.leaderboard.charts import Chart, curve_chart
+from benchmark.leaderboard.charts import Chart, curve_chart, stage_chart
 from benchmark.results import Result
 from tasks import result_kind
 
@@ -305,6 +305,15 @@ def card_curves(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> Chart | No
                        [r.record for r in runs])  # fmt: skip
 
 
+def card_charts(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> list[Chart]:
+    """Every chart beside ``row``'s card: the learning curves and, for multi-stage fits, the
+    stages before the final fit."""
+    title = f"{row.method} on {lb.dataset_key} — {lb.task}"
+    records = [r.record for r in runs]
+    charts = [curve_chart(row.method, title, records), stage_chart(row.method, title, records)]
+    return [c for c in charts if c is not None]
+
+
 def _training_section(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> list[str]:
     """How each seed's fit ended, and its learning curves, for methods that train for epochs."""
     chart = card_curves(lb, row, runs)
@@ -330,8 +339,24 @@ def _training_section(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> list
         if info.get("resumed_from_epoch"):
             text += f"; resumed after epoch {info['resumed_from_epoch']}"
         lines.append(text)
-    lines += ["", f"![{chart.alt}]({chart.name})", ""]
+        if (stage1_line := _stage1_against_trivial(info)) is not None:
+            lines.append(stage1_line)
+    lines.append("")
+    for each in card_charts(lb, row, runs):
+        lines += [f"![{each.alt}]({each.name})", ""]
     return lines
+
+
+def _stage1_against_trivial(info: dict[str, Any]) -> str | None:
+    """Stage 1's held-out loss at its kept epoch beside its trivial predictor's (P2Rec)."""
+    stage1 = info.get("stage1") or {}
+    trivial = stage1.get("heldout_loss_of_mean_shares")
+    kept = [h for h in stage1.get("history") or [] if h.get("epoch") == stage1.get("best_epoch")]
+    if trivial is None or not kept or kept[0].get("heldout_loss") is None:
+        return None
+    loss = kept[0]["heldout_loss"]
+    return (f"  - stage 1 held-out loss at its kept epoch {loss:.5f} against {trivial:.5f} for "
+            f"the mean-share predictor ({(loss / trivial - 1) * 100:+.0f}%)")
 
 
 def render_card(lb: Leaderboard, row: Row, runs: Sequence[Result], card_dir: Path) -> str:

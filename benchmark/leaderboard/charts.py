@@ -35,6 +35,7 @@ __all__ = [
     "Chart",
     "charts_for",
     "curve_chart",
+    "stage_chart",
     "confidence_interval",
     "read_png_text",
 ]
@@ -91,10 +92,10 @@ class Chart:
         from matplotlib.figure import Figure
 
         with matplotlib.style.context("default"):
-            if self.kind == "curve":
+            if self.kind in ("curve", "stages"):
                 fig = Figure(figsize=(9.0, 3.6))
                 FigureCanvasAgg(fig)
-                _draw_curves(fig, self.data)
+                (_draw_curves if self.kind == "curve" else _draw_stages)(fig, self.data)
                 fig.suptitle(self.data["title"], fontsize=10)
             else:
                 n = len(self.data["points"])
@@ -259,6 +260,82 @@ def curve_chart(method: str, title: str, records: Sequence[dict[str, Any]]) -> C
         alt=f"learning curves: {label} and training loss per epoch, one line per seed",
         data={"title": f"{title}: learning curves (circle: the epoch kept)",
               "score_label": f"validation {label}", "seeds": seeds},
+    )
+
+
+def _draw_stages(fig: Any, data: dict[str, Any]) -> None:
+    """Left: stage 0's validation score per epoch; right: stage 1's held-out loss (solid) and
+    training loss (dotted), with the held-out loss of the trivial predictor (dashed), log
+    scale. Kept epochs circled."""
+    stage0_ax, stage1_ax = fig.subplots(1, 2)
+    for k, seed in enumerate(data["seeds"]):
+        color, label = f"C{k}", f"seed {seed['seed']}"
+        for ax, stage, key in ((stage0_ax, seed["stage0"], "score"),
+                               (stage1_ax, seed["stage1"], "heldout")):  # fmt: skip
+            if not stage:
+                continue
+            epochs = stage["epochs"]
+            ax.plot(epochs, stage[key], marker=".", color=color, label=label)
+            if stage["best_epoch"] in epochs:
+                at = epochs.index(stage["best_epoch"])
+                ax.plot([stage["best_epoch"]], [stage[key][at]], "o", mfc="none", color=color,
+                        markersize=10)  # fmt: skip
+        stage1 = seed["stage1"]
+        if stage1:
+            stage1_ax.plot(stage1["epochs"], stage1["loss"], ":", color=color)
+            if stage1.get("trivial") is not None:
+                stage1_ax.axhline(stage1["trivial"], ls="--", lw=1, color=color)
+    stage0_ax.set_xlabel("stage 0 epoch", fontsize=9)
+    stage0_ax.set_ylabel(data["stage0_label"], fontsize=9)
+    stage0_ax.legend(fontsize=8)
+    stage0_ax.grid(alpha=0.3)
+    stage1_ax.set_yscale("log")
+    stage1_ax.set_xlabel("stage 1 epoch", fontsize=9)
+    stage1_ax.set_ylabel(data["stage1_label"], fontsize=9)
+    stage1_ax.grid(alpha=0.3, which="both")
+
+
+def stage_chart(method: str, title: str, records: Sequence[dict[str, Any]]) -> Chart | None:
+    """The pre-training stages of a multi-stage fit (P2Rec: ``fit_info.stage0`` trains the
+    first SASRec, ``stage1`` the LLM's regression head), drawn beside its run card as
+    ``<method>_stages.png``. Stage 1 is shown against its trivial predictor
+    (``heldout_loss_of_mean_shares``), the bar it has to clear to have learned anything. None
+    when no result has a stage 1 history."""
+    seeds = []
+    for record in records:
+        info = (record.get("method") or {}).get("fit_info") or {}
+        stage1 = info.get("stage1") or {}
+        history1 = stage1.get("history")
+        if not isinstance(history1, list) or not history1 or "heldout_loss" not in history1[0]:
+            continue
+        stage0 = info.get("stage0") or {}
+        history0 = stage0.get("history") if isinstance(stage0.get("history"), list) else []
+        seeds.append({
+            "seed": int(record["seed"]),
+            "stage0": {
+                "epochs": [int(h["epoch"]) for h in history0],
+                "score": [_r(h.get("valid_ndcg@10")) for h in history0],
+                "best_epoch": stage0.get("best_epoch"),
+            } if history0 else None,
+            "stage1": {
+                "epochs": [int(h["epoch"]) for h in history1],
+                "heldout": [_r(h.get("heldout_loss")) for h in history1],
+                "loss": [_r(h.get("loss")) for h in history1],
+                "best_epoch": stage1.get("best_epoch"),
+                "trivial": _r(stage1.get("heldout_loss_of_mean_shares")),
+            },
+        })  # fmt: skip
+    if not seeds:
+        return None
+    return Chart(
+        name=f"{method}_stages.png",
+        kind="stages",
+        alt="stage 0 validation NDCG@10 and stage 1 held-out and training loss per epoch, "
+        "one line per seed, with the mean-share predictor's held-out loss dashed",
+        data={"title": f"{title}: the stages before the final fit (circle: the epoch kept)",
+              "stage0_label": "stage 0 validation ndcg@10",
+              "stage1_label": "stage 1 loss (held-out solid, training dotted)",
+              "seeds": seeds},
     )
 
 

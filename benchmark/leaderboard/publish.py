@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmark.errors import ResultsError
 from benchmark.leaderboard.build import build_leaderboards
-from benchmark.leaderboard.cards import card_curves, card_path, render_card
+from benchmark.leaderboard.cards import card_charts, card_path, render_card
 from benchmark.leaderboard.charts import DATA_KEY, Chart, charts_for, read_png_text
 from benchmark.leaderboard.render import INDEX, render_index, to_csv, to_latex, to_markdown
 from benchmark.results import (
@@ -76,8 +76,8 @@ def _render(
             rel = card_path(lb, row.method)
             runs = [by_path[p] for p in row.sources]
             files[rel] = render_card(lb, row, runs, (Path(out_dir) / rel).parent)
-            if (curves := card_curves(lb, row, runs)) is not None:
-                charts[f"{Path(rel).parent.as_posix()}/{curves.name}"] = curves
+            for chart in card_charts(lb, row, runs):
+                charts[f"{Path(rel).parent.as_posix()}/{chart.name}"] = chart
         for chart in charts_for(lb):
             charts[f"{base}/{chart.name}"] = chart
     files[MANIFEST] = _MANIFEST_HEADER + "".join(f"{p}\n" for p in sorted({*files, *charts}))

@@ -170,3 +170,42 @@ def test_a_method_trained_for_epochs_gets_its_learning_curves_in_its_card(
     record["method"]["fit_info"]["history"][0]["loss"] = 9.0
     path.write_text(json.dumps(record))
     assert any(str(curves) in p for p in check_leaderboards(results_dir, out))
+
+
+def _staged(heldout, trivial):
+    """A P2Rec-like record: a final fit, stage 0's curve and stage 1's held-out loss."""
+    def edit(rec):
+        _trained(2, [0.1, 0.3, 0.2], patience=1, stop_reason="patience")(rec)
+        rec["method"]["fit_info"]["stage0"] = {
+            "best_epoch": 1, "history": [{"epoch": 1, "loss": 3.0, "valid_ndcg@10": 0.05}]}
+        rec["method"]["fit_info"]["stage1"] = {
+            "best_epoch": len(heldout), "heldout_loss_of_mean_shares": trivial,
+            "history": [{"epoch": e, "loss": 0.1 / e, "heldout_loss": v}
+                        for e, v in enumerate(heldout, start=1)],
+        }  # fmt: skip
+
+    return edit
+
+
+def test_a_staged_fit_gets_its_stages_chart_against_the_trivial_predictor(
+    make_result, results_dir, tmp_path
+):
+    make_result("staged", 0, rate=0.5, edit=_staged([0.02, 0.008], trivial=0.010))
+    make_result("t5", 0, rate=0.5, rng_seed=3, edit=_trained(1, [0.1]))
+    out = tmp_path / "lb"
+    write_leaderboards(results_dir, out)
+    cards = out / "toy" / "sequential" / "cards"
+    stages = cards / "staged_stages.png"
+    assert stages.is_file() and not (cards / "t5_stages.png").exists()
+    card = (cards / "staged.md").read_text()
+    assert "](staged_curves.png)" in card and "](staged_stages.png)" in card
+    assert ("  - stage 1 held-out loss at its kept epoch 0.00800 against 0.01000 for the "
+            "mean-share predictor (-20%)") in card
+    assert "mean-share" not in (cards / "t5.md").read_text()
+    assert check_leaderboards(results_dir, out) == []
+    # the trivial predictor's loss is plotted, so changing it makes the chart stale
+    path = next(results_dir.glob("toy/sequential/staged/seed0.json"))
+    record = json.loads(path.read_text())
+    record["method"]["fit_info"]["stage1"]["heldout_loss_of_mean_shares"] = 0.5
+    path.write_text(json.dumps(record))
+    assert any(str(stages) in p for p in check_leaderboards(results_dir, out))
