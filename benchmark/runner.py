@@ -36,6 +36,7 @@ from benchmark.results import Timing, dataset_key, make_record, result_paths, wr
 from benchmark.resume import is_finished, read_entry, sidecar_problem
 from methods import METHODS, FitContext, Method
 from methods.checkpoint import EpochCheckpoint
+from methods.training import earlier_sittings_seconds
 from tasks import TASKS, EvalContext, Task
 from tasks.base import parse_variant
 from tasks.explanation import build_examples
@@ -424,6 +425,8 @@ class Runner:
             method.fit(ctx)
             fit_seconds = time.perf_counter() - t0
             fit_cpu_seconds = time.process_time() - c0
+        # a fit resumed from epoch checkpoints also cost the earlier sittings' epochs
+        fit_seconds += earlier_sittings_seconds(getattr(method, "fit_info", None))
         paths = []
         for name, task in tasks.items():
             json_path, _ = result_paths(self.results_dir, key, name, method_cls.name, seed)

@@ -30,6 +30,8 @@ class EarlyStopping:
         self.epochs = 0  # the last epoch stepped: how many were run
         #: the epoch a resumed fit continued after (0: it ran from the start)
         self.resumed_from = 0
+        #: of ``elapsed``, the seconds spent before this process resumed the fit
+        self.earlier_seconds = 0.0
         #: seconds the epochs took (over all sittings), and whether they hit the time limit
         self.elapsed = 0.0
         self.timed_out = False

@@ -84,6 +84,7 @@ def train_epochs(
             set_global_rng_state(saved["rng"])
             first, stopped = saved["epoch"] + 1, saved["stopped"]
             stopper.resumed_from = saved["epoch"]
+            stopper.earlier_seconds = stopper.elapsed
     for epoch in range(first, max_epochs + 1):
         if stopped:
             break
@@ -111,8 +112,21 @@ def stop_info(stopper: EarlyStopping) -> dict[str, Any]:
         "improving_at_cap": stopper.improving_at_cap,
         "stopped_early": stopper.stopped_early,
         "best_epoch": stopper.best_epoch,
-        **({"resumed_from_epoch": stopper.resumed_from} if stopper.resumed_from else {}),
+        **({"resumed_from_epoch": stopper.resumed_from,
+            "seconds_in_earlier_sittings": stopper.earlier_seconds}
+           if stopper.resumed_from else {}),
     }
+
+
+def earlier_sittings_seconds(fit_info: dict[str, Any] | None) -> float:
+    """Seconds of epochs a resumed fit ran before this process picked it up, over the fit and
+    its stages (``fit_info`` and any nested dict, such as P2Rec's ``stage0``-``stage2``): what
+    the runner adds to this process's fit time, so that a resumed fit's cost is not understated.
+    """
+    if not isinstance(fit_info, dict):
+        return 0.0
+    own = float(fit_info.get("seconds_in_earlier_sittings") or 0.0)
+    return own + sum(earlier_sittings_seconds(v) for v in fit_info.values() if isinstance(v, dict))
 
 
 @dataclass

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -370,18 +371,26 @@ def test_a_killed_fit_resumes_from_its_checkpoint_and_cleans_up(toy_dir, tmp_pat
     def dies_in_epoch_2():
         return dies_on_call(real, 2, KeyboardInterrupt())
 
+    def slow(*args, **kw):  # the first sitting's epoch costs at least a second
+        time.sleep(1.0)
+        return real(*args, **kw)
+
     tiny = {"hidden": 8, "n_layers": 1, "n_heads": 1, "inner": 16, "max_len": 6,
             "max_epochs": 3, "patience": None}  # fmt: skip
     cfg = config(toy_dir, tmp_path, methods=["sasrec"], seeds=[0], tasks=["sequential"],
                  method_params={"sasrec": tiny})  # fmt: skip
-    monkeypatch.setattr(training, "valid_ndcg", dies_in_epoch_2())
+    monkeypatch.setattr(training, "valid_ndcg", dies_on_call(slow, 2, KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         run(cfg)
     (saved,) = (tmp_path / "res").glob("*/.checkpoints/sasrec-seed0-*.pt")
     monkeypatch.setattr(training, "valid_ndcg", real)
     (path,) = run(cfg)  # the same command again
-    info = load_result(path).record["method"]["fit_info"]
+    record = load_result(path).record
+    info = record["method"]["fit_info"]
     assert info["resumed_from_epoch"] == 1 and info["epochs"] == 3
+    # the fit's cost counts the first sitting's epoch too, not only this process's
+    assert info["seconds_in_earlier_sittings"] >= 1.0
+    assert record["timing"]["fit_seconds"] > info["seconds_in_earlier_sittings"]
     assert not saved.exists()  # the result is written: the checkpoint is gone
     # --force ignores (and removes) a checkpoint: the fit starts over
     monkeypatch.setattr(training, "valid_ndcg", dies_in_epoch_2())
