@@ -26,6 +26,7 @@ from benchmark.leaderboard.build import (
     capped_stages,
     epoch_cap,
     final_fit_at_cap,
+    fit_cost,
 )
 from benchmark.leaderboard.charts import Chart, curve_chart, stage_chart
 from benchmark.results import Result
@@ -200,7 +201,7 @@ def _results_section(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> list[
         body.append([
             str(rec["seed"]),
             *(_num(rec["metrics"].get(m), ".4f") for m in lb.metrics),
-            _num(timing.get("fit_seconds"), ".1f"),
+            _num(fit_cost(rec), ".1f"),
             _num(timing.get("predict_seconds"), ".1f"),
             _num(timing.get("peak_memory_mb"), ",.0f"),
             f"{int(rec.get('users_evaluated', res.users.size)):,}",

@@ -416,3 +416,18 @@ def test_llm_weights_are_named_in_the_notes(make_result, load):
         "llm: LLM weights model.safetensors sha256 abababababab; GGUF Q4_1 de-quantised to "
         "float32."]
     assert not any(n.startswith("pop:") for n in lb.notes)
+
+
+def test_fit_cost_counts_every_sitting_of_a_resumed_fit():
+    from benchmark.leaderboard.build import fit_cost
+
+    def rec(timing, **info):
+        return {"timing": {"fit_seconds": timing}, "method": {"fit_info": info}}
+
+    assert fit_cost(rec(50.0, fit_seconds=40.0)) == 50.0  # one sitting: the runner's clock
+    # resumed before sittings were recorded: the method's epoch time over all sittings
+    assert fit_cost(rec(50.0, fit_seconds=400.0, resumed_from_epoch=3)) == 400.0
+    # recorded: the runner already added them
+    assert fit_cost(rec(450.0, fit_seconds=400.0, resumed_from_epoch=3,
+                        seconds_in_earlier_sittings=350.0)) == 450.0
+    assert fit_cost({"timing": {}}) is None
