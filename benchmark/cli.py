@@ -1,5 +1,5 @@
-"""Command-line interface: ``run``, ``list``, ``audit``, ``leaderboard``, ``cite`` and
-``compare``.
+"""Command-line interface: ``run``, ``list``, ``audit``, ``leaderboard``, ``cite``, ``compare``
+and ``export``.
 
 Errors caused by input (unknown names, malformed files, bad config) print one clear line and
 exit with status 2; Ctrl-C prints one line and exits with status 130; anything else is a bug
@@ -147,6 +147,32 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed_list(text: str | None) -> list[int] | None:
+    """``--seeds 0,1`` as integers; None when the flag is absent."""
+    if text is None:
+        return None
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        from benchmark.errors import ConfigError
+
+        raise ConfigError(
+            f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2"
+        ) from None
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from benchmark.export import export_results
+
+    written = export_results(
+        Path(args.results_dir), Path(args.dir), args.format, datasets=args.datasets,
+        tasks=args.tasks, methods=args.methods, seeds=_seed_list(args.seeds), force=args.force,
+    )
+    rows = sum(t.rows for t in written)
+    print(f"wrote {len(written)} table(s), {rows:,} rows, as {args.format} to {args.dir}/")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark",
@@ -178,6 +204,23 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("result_b", type=Path, metavar="RESULT_B", help="a result JSON")
     cmp.add_argument("--metric", help="per-sample metric (default ndcg@10, else the first shared)")
     cmp.add_argument("--test", default="t", help="paired test: t, wilcoxon or randomization")
+    ex = _add_parser(
+        sub, "export", help="per-user results as parquet files or a saved datasets.DatasetDict",
+        description="Write every selected result's per-user values, one table per dataset and "
+        "task, with the hashes and commit that identify each result. DIR is replaced whole; "
+        "a non-empty DIR that export did not write is refused without --force.",
+    )
+    ex.add_argument("dir", metavar="DIR", help="output directory")
+    ex.add_argument("--format", required=True, choices=["parquet", "hf"],
+                    help="parquet: DIR/<dataset>/<task>.parquet; hf: a DatasetDict for "
+                    "datasets.load_from_disk, one split per dataset and task")
+    ex.add_argument("--results-dir", dest="results_dir", default="results")
+    ex.add_argument("--datasets", help="comma-separated dataset keys as filed under results/")
+    ex.add_argument("--tasks", help="comma-separated tasks (e.g. sequential,topn+prompt=unseen)")
+    ex.add_argument("--methods", help="comma-separated method names")
+    ex.add_argument("--seeds", help="comma-separated seeds")
+    ex.add_argument("--force", action="store_true",
+                    help="replace DIR even if it holds files export did not write")
     return parser
 
 
@@ -188,6 +231,7 @@ _COMMANDS = {
     "leaderboard": _cmd_leaderboard,
     "cite": _cmd_cite,
     "compare": _cmd_compare,
+    "export": _cmd_export,
 }
 
 

@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ from benchmark.config import stable_hash
 from benchmark.errors import ResultsError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from benchmark.data.schema import Dataset
     from methods.base import Method
     from tasks.base import Evaluation, Task
@@ -336,6 +339,153 @@ def iter_result_files(results_dir: Path) -> list[Path]:
 
 def load_all(results_dir: Path, *, verify: bool = True) -> list[Result]:
     return [load_result(p, verify=verify) for p in iter_result_files(results_dir)]
+
+
+def _names(value: str | Sequence[str] | None) -> list[str] | None:
+    """A filter as the command line spells it ("a,b") or as a list; None selects everything."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
+def select_result_files(
+    results_dir: Path,
+    *,
+    datasets: str | Sequence[str] | None = None,
+    tasks: str | Sequence[str] | None = None,
+    methods: str | Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+) -> list[Path]:
+    """The result JSONs under ``results_dir`` that the filters select, by the names the files are
+    filed under (``<dataset key>/<task>/<method>/seed<k>.json``, e.g. ``p5_toys+random-ids`` or
+    ``sequential+prompt=unseen``), chosen from the paths so that only they are loaded.
+
+    A missing or empty directory, a name no result carries and filters that select nothing are
+    errors naming what is there: a typo must not read as "no results"."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise ResultsError(
+            f"{root}: no such results directory; pass the directory `benchmark run` wrote "
+            "(--results-dir, default results/)"
+        )
+    files = iter_result_files(root)
+    if not files:
+        raise ResultsError(
+            f"{root}: holds no results (<dataset>/<task>/<method>/seed<k>.json); run "
+            "`python -m benchmark run` into it first, or pass another --results-dir"
+        )
+
+    def filed(p: Path) -> tuple[str, str, str, str]:
+        return p.parts[-4], p.parts[-3], p.parts[-2], p.stem.removeprefix("seed")
+
+    found = dict(zip(("dataset", "task", "method", "seed"), map(set, zip(*map(filed, files)))))
+    wanted = {
+        "dataset": _names(datasets),
+        "task": _names(tasks),
+        "method": _names(methods),
+        "seed": None if seeds is None else [str(int(s)) for s in seeds],
+    }
+    for what, names in wanted.items():
+        unknown = sorted(set(names or ()) - found[what])
+        if unknown:
+            raise ResultsError(
+                f"{root}: no result for {what} {', '.join(map(repr, unknown))}; it holds "
+                f"{what}s {', '.join(sorted(found[what]))} (names as filed under "
+                "<dataset>/<task>/<method>/seed<k>.json)"
+            )
+    chosen = [
+        p for p in files
+        if all(names is None or part in names for names, part in zip(wanted.values(), filed(p)))
+    ]
+    if not chosen:
+        given = ", ".join(f"{k}s={','.join(v)}" for k, v in wanted.items() if v is not None)
+        raise ResultsError(
+            f"{root}: no result matches {given} together; each name exists, but not in one "
+            "combination. Loosen a filter."
+        )
+    return chosen
+
+
+def per_unit_values(result: Result, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each metric's per-unit vector (float64): the sidecar's own where it stores one (which
+    :func:`check_metrics` verified), recomputed from its evidence otherwise."""
+    out = {m: result.per_user[m] for m in names if m in result.per_user}
+    if len(out) < len(names):
+        _, vectors = recompute_metrics(result)
+        out.update({m: vectors[m] for m in names if m not in out})
+    return {m: np.asarray(out[m], dtype=np.float64) for m in names}
+
+
+def metric_names(result: Result) -> list[str]:
+    """The result's metric names in its task's order."""
+    task = result.record.get("task") or {}
+    return list(task.get("metrics") or result.record.get("metrics") or [])
+
+
+def load_frame(
+    results_dir: Path,
+    *,
+    datasets: str | Sequence[str] | None = None,
+    tasks: str | Sequence[str] | None = None,
+    methods: str | Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    metrics: str | Sequence[str] | None = None,
+    per_user: bool = False,
+    verify: bool = True,
+) -> pd.DataFrame:
+    """Results as one tidy pandas frame, for analysis outside the leaderboards.
+
+    Columns ``dataset`` (the key as filed), ``task``, ``method``, ``seed``, ``metric``, ``value``:
+    one row per result and metric, the value its JSON reports. With ``per_user``, one row per
+    evaluated unit and metric instead, with ``user``: the sidecar's ``users`` ids, i.e. user ids
+    for ranking tasks and example ids for generation tasks (the ids ``compare`` pairs on). The
+    per-unit mean is the reported number for every metric except corpus BLEU (``bleu-1``,
+    ``bleu-4``, ``sacrebleu``), whose per-example values are smoothed sentence BLEU, kept for
+    paired tests.
+
+    Files are read by :func:`load_result`, so ``verify`` refuses a result whose numbers its
+    per-user file does not give. Filters take lists or comma-separated names
+    (:func:`select_result_files`); ``metrics`` keeps those metrics only."""
+    import pandas as pd
+
+    wanted = _names(metrics)
+    blocks: list[tuple[tuple[str, str, str, int], str, np.ndarray | None, np.ndarray]] = []
+    seen_metrics: set[str] = set()
+    paths = select_result_files(
+        results_dir, datasets=datasets, tasks=tasks, methods=methods, seeds=seeds
+    )
+    for path in paths:
+        res = load_result(path, verify=verify)
+        names = metric_names(res)
+        seen_metrics.update(names)
+        names = [m for m in names if wanted is None or m in wanted]
+        if per_user:
+            values = per_unit_values(res, names)
+            blocks += [(res.key, m, np.asarray(res.users, np.int64), values[m]) for m in names]
+        else:
+            blocks += [(res.key, m, None, np.array([float(res.record["metrics"][m])]))
+                       for m in names]
+    unknown = sorted(set(wanted or ()) - seen_metrics)
+    if unknown:
+        raise ResultsError(
+            f"{results_dir}: no selected result has metric {', '.join(map(repr, unknown))}; "
+            f"they have {', '.join(sorted(seen_metrics))}"
+        )
+    sizes = [len(b[3]) for b in blocks]
+    keys = list(zip(*(b[0] for b in blocks))) or [(), (), (), ()]
+    data: dict[str, Any] = {
+        col: pd.array(np.repeat(np.asarray(vals, dtype=object), sizes), dtype="string")
+        for col, vals in zip(("dataset", "task", "method"), keys[:3])
+    }
+    data["seed"] = np.repeat(np.asarray(keys[3], dtype=np.int64), sizes)
+    if per_user:
+        data["user"] = np.concatenate([b[2] for b in blocks] or [np.zeros(0, np.int64)])
+    data["metric"] = pd.array(
+        np.repeat(np.asarray([b[1] for b in blocks], dtype=object), sizes), dtype="string"
+    )
+    data["value"] = np.concatenate([b[3] for b in blocks] or [np.zeros(0)])
+    return pd.DataFrame(data)
 
 
 def _jsonable(obj: Any) -> Any:

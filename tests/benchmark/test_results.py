@@ -196,3 +196,95 @@ def test_make_record_lays_out_one_entry(tmp_path):
     assert again["method"]["predict_info"] == {"cut": 1} and again["backend"] == {"b": 1}
     path = write_result(tmp_path, rec, ev.per_user)  # what the runner writes loads back
     assert load_result(path).record["users_evaluated"] == 4
+
+
+# ---- load_frame: results as a tidy pandas frame ------------------------------------------------
+def _records(results_dir):
+    return {load_result(p).key: load_result(p) for p in iter_result_files(results_dir)}
+
+
+def test_frame_values_are_the_json_metrics(small_results):
+    from benchmark.results import load_frame
+
+    frame = load_frame(small_results)
+    assert list(frame.columns) == ["dataset", "task", "method", "seed", "metric", "value"]
+    results = _records(small_results)
+    assert len(frame) == sum(len(r.record["metrics"]) for r in results.values())
+    for row in frame.itertuples():
+        rec = results[(row.dataset, row.task, row.method, row.seed)].record
+        assert row.value == rec["metrics"][row.metric]
+    assert set(frame["dataset"]) == {"toy", "Reviews_5"}
+
+
+def test_per_user_means_are_the_reported_means(small_results):
+    from benchmark.metrics.text import CORPUS_METRICS
+    from benchmark.results import load_frame
+
+    frame = load_frame(small_results, per_user=True)
+    assert list(frame.columns) == ["dataset", "task", "method", "seed", "user", "metric", "value"]
+    results = _records(small_results)
+    checked = 0
+    for (dataset, task, method, seed, metric), group in frame.groupby(
+        ["dataset", "task", "method", "seed", "metric"]
+    ):
+        res = results[(dataset, task, method, seed)]
+        assert np.array_equal(group["user"].to_numpy(), res.users)
+        assert np.array_equal(group["value"].to_numpy(), res.per_user[metric])
+        if metric not in CORPUS_METRICS:  # corpus BLEU is no mean of sentence BLEU
+            assert group["value"].mean() == pytest.approx(res.record["metrics"][metric], abs=1e-12)
+            checked += 1
+    assert checked == sum(len(set(r.record["metrics"]) - set(CORPUS_METRICS))
+                          for r in results.values())
+
+
+def test_frame_filters_take_lists_or_comma_separated_names(small_results):
+    from benchmark.results import load_frame
+
+    frame = load_frame(small_results, datasets=["toy"], tasks="topn", methods="pop,idplus1",
+                       seeds=[1], metrics=["hr@10", "ndcg@10"])
+    assert set(map(tuple, frame[["dataset", "task", "seed"]].drop_duplicates().to_numpy())) == {
+        ("toy", "topn", 1)}
+    assert set(frame["method"]) == {"pop", "idplus1"}
+    assert set(frame["metric"]) == {"hr@10", "ndcg@10"} and len(frame) == 4
+    per_user = load_frame(small_results, tasks=["explanation"], methods=["item-expl"],
+                          metrics="rouge-l", per_user=True)
+    assert set(per_user["metric"]) == {"rouge-l"}
+    assert len(per_user) == _records(small_results)[
+        ("Reviews_5", "explanation", "item-expl", 0)].record["users_evaluated"]
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"methods": "pop,sasrek"}, r"no result for method 'sasrek'; it holds methods .*idplus1"),
+    ({"tasks": ["rerank"]}, r"no result for task 'rerank'; it holds tasks explanation, "),
+    ({"seeds": [7]}, r"no result for seed '7'"),
+    ({"tasks": "explanation", "methods": "pop"}, r"no result matches tasks=explanation, "
+                                                 r"methods=pop together"),
+    ({"metrics": ["hr@100"]}, r"no selected result has metric 'hr@100'"),
+])
+def test_frame_names_what_a_filter_got_wrong(small_results, kw, message):
+    from benchmark.results import load_frame
+
+    with pytest.raises(ResultsError, match=message):
+        load_frame(small_results, **kw)
+
+
+def test_frame_of_an_empty_or_missing_directory_is_an_error(tmp_path):
+    from benchmark.results import load_frame
+
+    with pytest.raises(ResultsError, match="no such results directory"):
+        load_frame(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ResultsError, match=r"holds no results .*run `python -m benchmark run`"):
+        load_frame(tmp_path / "empty")
+
+
+def test_frame_refuses_a_hand_edited_result(small_results, tmp_path):
+    import shutil
+
+    from benchmark.results import load_frame
+
+    copy = shutil.copytree(small_results, tmp_path / "results")
+    _edit_metric(copy / "toy" / "sequential" / "pop" / "seed0.json", "hr@10", 0.99)
+    with pytest.raises(ResultsError, match=r"metrics\.hr@10 is 0\.99 but"):
+        load_frame(copy)
+    assert len(load_frame(copy, methods="idplus1")) > 0  # the filter skips the edited file
