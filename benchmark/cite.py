@@ -89,6 +89,14 @@ DATASET_BIBTEX: dict[str, str] = {
   year      = {2015},
   doi       = {10.1145/2766462.2767755}
 }""",
+    "hou2024bridging": """@article{hou2024bridging,
+  title     = {Bridging Language and Items for Retrieval and Recommendation},
+  author    = {Hou, Yupeng and Li, Jiacheng and He, Zhankui and Yan, An and Chen, Xiusi and
+               McAuley, Julian},
+  journal   = {arXiv preprint arXiv:2403.03952},
+  year      = {2024},
+  doi       = {10.48550/arXiv.2403.03952}
+}""",
 }
 
 #: Registry datasets and data formats -> keys of :data:`DATASET_BIBTEX`. P5-format data is
@@ -99,12 +107,16 @@ DATASET_PAPERS: dict[str, tuple[str, ...]] = {
     "grouplens-100k": ("harper2015movielens",),
     "movielens-csv": ("harper2015movielens",),
     "amazon2018": ("ni2019justifying",),
+    "amazon2023": ("hou2024bridging",),
     "p5": ("he2016ups", "mcauley2015image"),
 }
 
 #: Registry datasets and formats with no single paper, and what to cite instead.
 DATASET_NO_PAPER: dict[str, str] = {
     "atomic": "RecBole atomic files hold many datasets; cite the source of the one you used",
+    "recbole-split": "pre-split RecBole sets hold many datasets; cite the source of the one you "
+    "used and the paper whose split it is (e.g. LLMRank, UniSRec)",
+    "hf": "a saved Hugging Face dataset can hold any data; cite the source of the one you used",
 }
 
 

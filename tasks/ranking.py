@@ -194,7 +194,8 @@ class RankingTask:
             sum(int(t) in set(h.tolist()) for h, t in zip(requests.histories, requests.targets))
         )
         protocol = {
-            "split": SPLIT_RULE,
+            # a pre-split dataset's own split (its loader says how it maps onto this one)
+            "split": ctx.dataset.meta.get("split", SPLIT_RULE),
             "tie_rule": TIE_RULE,
             "targets_in_history": in_history,
             "candidates": CANDIDATES_RULE.format(n=self.n_negatives)

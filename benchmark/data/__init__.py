@@ -32,15 +32,24 @@ __all__ = [
     "load_dataset",
 ]
 
-# Detection order matters: a P5 directory also holds a .json file (datamaps.json), so the
-# catch-all amazon2018 layout comes last.
+# Detection order matters: a pre-split RecBole folder is also a folder of .inter files, so
+# recbole-split comes before atomic; amazon2023 looks inside JSON files and saved datasets, so
+# it comes before the generic hf and the catch-all amazon2018 layout (a P5 directory also
+# holds a .json file, datamaps.json), which comes last.
 _FORMAT_MODULES = {
+    "recbole-split": "benchmark.data.recbole_split",
     "atomic": "benchmark.data.atomic",
     "grouplens-100k": "benchmark.data.grouplens",
     "p5": "benchmark.data.p5",
     "movielens-csv": "benchmark.data.movielens_csv",
+    "amazon2023": "benchmark.data.amazon2023",
+    "hf": "benchmark.data.hf",
     "amazon2018": "benchmark.data.amazon2018",
 }
+#: the dataset-path prefix that asks for a download from the Hugging Face Hub, and the format
+#: that reads it (the only place the data layer touches the network)
+HUB_PREFIX = "hf://"
+HUB_FORMAT = "amazon2023"
 
 FORMATS: LazyRegistry[Callable[..., Dataset]] = LazyRegistry("data format")
 """Format name -> loader ``load(path, *, name=None, cache_dir=None, use_cache=True, **opts)``."""
@@ -89,9 +98,21 @@ def load_dataset(
     A registry name wins over a same-named relative directory unless ``data_format`` is given
     or the argument looks like a path (``./ml-100k``). ``options`` are format-specific loader
     options, e.g. ``{"kcore": 5}`` for amazon2018; they enter the content hash.
+    ``hf://<owner>/<repo>/<Category>`` is the explicit opt-in to download Amazon Reviews 2023
+    from the Hugging Face Hub (format ``amazon2023``).
     """
     opts = dict(options or {})
     text = os.fspath(name_or_path)
+    if text.startswith(HUB_PREFIX):
+        if data_format not in (None, HUB_FORMAT):
+            raise ConfigError(
+                f"data format {data_format!r} cannot read {text}: only {HUB_FORMAT} downloads "
+                "from the Hugging Face Hub; save the dataset with save_to_disk and pass its "
+                "directory instead"
+            )
+        loader = FORMATS.get(HUB_FORMAT)
+        _check_options(loader, opts, f"format {HUB_FORMAT!r}")
+        return loader(text, cache_dir=cache_dir, use_cache=use_cache, **opts)
     if data_format is None and text in DATASETS and not _looks_like_path(text):
         loader = DATASETS.get(text)
         _check_options(loader, opts, f"dataset {text!r}")

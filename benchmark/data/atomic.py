@@ -62,7 +62,13 @@ def find_sources(path: Path) -> tuple[Path, Path | None]:
         named = path / f"{path.resolve().name}.inter"
         if len(inters) > 1 and named not in inters:
             listed = ", ".join(p.name for p in inters)
-            raise DataError(f"several .inter files ({listed}); pass one of them", path=path)
+            hint = (
+                " These are RecBole pre-split files: load the folder with --data-format "
+                "recbole-split."
+                if any(p.name.endswith(".test.inter") for p in inters)
+                else ""
+            )
+            raise DataError(f"several .inter files ({listed}); pass one of them.{hint}", path=path)
         inter = named if len(inters) > 1 else inters[0]
     item = inter.with_suffix(".item")
     return inter, item if item.is_file() else None
@@ -94,6 +100,13 @@ def parse(
     """Parse atomic ``.inter`` (and ``.item``) contents; the caller sets name, source, hash."""
     frame = read_table(inter, label=inter_label, sep="\t", header=True, expected=_INTER_EXPECTED)
     fields = typed_fields(frame, label=inter_label)
+    if "item_id_list" in fields and "timestamp" not in fields:
+        raise DataError(
+            "a pre-split file (user_id, item_id_list, item_id, no timestamp), not an "
+            "interaction file; load its folder with --data-format recbole-split",
+            path=inter_label,
+            line=1,
+        )
     require_columns(
         fields, ("user_id", "item_id", "timestamp"), label=inter_label, expected=_INTER_EXPECTED
     )

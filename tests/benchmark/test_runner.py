@@ -430,3 +430,59 @@ def test_a_changed_default_does_not_resume_a_stale_checkpoint(toy_dir, tmp_path,
     info = load_result(path).record["method"]["fit_info"]
     assert "resumed_from_epoch" not in info
     assert stale.exists()  # the stale fit's checkpoint is left alone, not loaded
+
+
+@pytest.fixture
+def saved_amazon2023(tmp_path):
+    """An Amazon-Reviews-2023-style dataset as the hub's configs look after save_to_disk:
+    raw_review_<Category> (ms timestamps, review title and text) and raw_meta_<Category>;
+    every item has its own explanation in two wordings (see ``reviews_file``)."""
+    datasets = pytest.importorskip("datasets")
+    rng = np.random.default_rng(1)  # the draw of ``reviews_file``: its grouped split has a test
+    words = ["rose", "mint", "lemon", "vanilla", "cedar", "lavender"]
+    reviews = []
+    for u in range(40):
+        for t, i in enumerate(rng.choice(6, size=4, replace=False)):
+            text = (f"The {words[i]} cream feels soft and smells of {words[i]} all day"
+                    + (" every time" if u % 2 else "") + ". Would buy again!")  # fmt: skip
+            reviews.append({"rating": 5.0, "title": "ok", "text": text, "images": [],
+                            "asin": f"B{i}x", "parent_asin": f"P{i}", "user_id": f"U{u}",
+                            "timestamp": 1_600_000_000_000 + 1000 * t, "helpful_vote": 0,
+                            "verified_purchase": True})  # fmt: skip
+    meta = [{"main_category": "All Beauty", "title": f"{w.capitalize()} Cream",
+             "categories": ["Beauty"], "parent_asin": f"P{i}"} for i, w in enumerate(words)]
+    folder = tmp_path / "Tiny_Beauty"
+    full = datasets.DatasetDict({"full": datasets.Dataset.from_list(reviews)})
+    full.save_to_disk(str(folder / "raw_review_Tiny_Beauty"))
+    datasets.Dataset.from_list(meta).save_to_disk(str(folder / "raw_meta_Tiny_Beauty"))
+    return folder
+
+
+def test_saved_amazon2023_runs_sequential_and_explanation(saved_amazon2023, tmp_path):
+    written = run(config(saved_amazon2023, tmp_path, methods=["pop"], tasks=["sequential"],
+                         seeds=[0]))  # fmt: skip
+    written += run(config(saved_amazon2023, tmp_path, methods=["item-expl", "user-copy"],
+                          tasks=["explanation"], seeds=[0]))  # fmt: skip
+    assert [p.relative_to(tmp_path / "res").as_posix() for p in written] == [
+        "Tiny_Beauty/sequential/pop/seed0.json",
+        "Tiny_Beauty/explanation/item-expl/seed0.json",
+        "Tiny_Beauty/explanation/user-copy/seed0.json",
+    ]
+    seq = load_result(written[0]).record
+    assert seq["dataset"]["format"] == "amazon2023"
+    assert seq["dataset"]["n_users"] == 40 and seq["users_evaluated"] == 40
+    assert seq["protocol"]["split"].startswith("leave-one-out")
+    expl = load_result(written[1]).record
+    assert expl["users_evaluated"] > 0 and expl["metrics"]["rouge-1"] > 80.0
+    assert expl["protocol"]["verbatim_overlap"] == {"valid": 0.0, "test": 0.0}
+    assert load_result(written[2]).record["users_evaluated"] > 0
+
+
+def test_recbole_presplit_set_is_evaluated_on_its_own_split(tmp_path):
+    fixture = Path(__file__).resolve().parents[1] / "fixtures/data/recbole-split/tiny"
+    written = run(config(fixture, tmp_path, methods=["pop"], tasks=["sequential"], seeds=[0]))
+    res = load_result(written[0])
+    rec = res.record
+    assert rec["dataset"]["format"] == "recbole-split"
+    assert rec["protocol"]["split"].startswith("given by the files (RecBole pre-split layout)")
+    assert rec["users_evaluated"] == 4 and rec["protocol"]["users_dropped"] == 0

@@ -41,7 +41,8 @@ def test_load_dataset_detects_and_names(fixtures, rel, fmt):
 def test_registry_and_formats():
     assert "ml-100k" in DATASETS
     assert FORMATS.names() == sorted(
-        ["atomic", "grouplens-100k", "p5", "amazon2018", "movielens-csv"]
+        ["atomic", "grouplens-100k", "p5", "amazon2018", "movielens-csv", "amazon2023", "hf",
+         "recbole-split"]
     )
     for fmt in FORMATS:
         assert callable(FORMATS.get(fmt))
