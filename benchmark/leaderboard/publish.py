@@ -10,7 +10,8 @@ empty results directory is an error, not an empty leaderboard.
 
 Beside each table ``<dataset>/<task>/`` holds its run cards (``cards/<method>.md``, checked like
 the tables) and charts (``chart_*.png``, checked by the hash of their data, see
-:mod:`benchmark.leaderboard.charts`).
+:mod:`benchmark.leaderboard.charts`). ``site/`` holds the same boards as HTML pages
+(:mod:`benchmark.leaderboard.site`), listed in the manifest and checked like the tables.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from benchmark.leaderboard.build import build_leaderboards
 from benchmark.leaderboard.cards import card_charts, card_path, render_card
 from benchmark.leaderboard.charts import DATA_KEY, Chart, charts_for, read_png_text
 from benchmark.leaderboard.render import INDEX, render_index, to_csv, to_latex, to_markdown
+from benchmark.leaderboard.site import SITE_DIR, render_site
 from benchmark.results import (
     atomic_write_bytes,
     atomic_write_text,
@@ -60,8 +62,8 @@ def _results(results_dir: Path) -> list:
 def _render(
     results_dir: Path, out_dir: Path, **kw: Any
 ) -> tuple[dict[str, str], dict[str, Chart]]:
-    """Text files (tables, index, run cards, manifest) and charts, keyed by path relative to
-    ``out_dir``."""
+    """Text files (tables, index, run cards, web pages, manifest) and charts, keyed by path
+    relative to ``out_dir``."""
     results = _results(Path(results_dir))
     by_path = {res.path: res for res in results}
     boards = build_leaderboards(results, **kw)
@@ -80,6 +82,7 @@ def _render(
                 charts[f"{Path(rel).parent.as_posix()}/{chart.name}"] = chart
         for chart in charts_for(lb):
             charts[f"{base}/{chart.name}"] = chart
+    files.update(render_site(boards, out_dir))  # only .html: no clash with the files above
     files[MANIFEST] = _MANIFEST_HEADER + "".join(f"{p}\n" for p in sorted({*files, *charts}))
     return files, charts
 
@@ -97,7 +100,7 @@ def render_all(
 
 def _legacy_owned(out_dir: Path) -> set[str]:
     """What a version without a manifest wrote, recognised by its index: tables one level
-    down, run cards and charts."""
+    down, run cards, charts (and web pages)."""
     index = out_dir / INDEX
     if not (index.is_file() and index.read_text(encoding="utf-8").startswith(
             _LEGACY_INDEX_START)):
@@ -107,6 +110,8 @@ def _legacy_owned(out_dir: Path) -> set[str]:
         *(p for p in out_dir.glob("*/*") if p.suffix in (".md", ".tex", ".csv")),
         *out_dir.glob("*/*/cards/*.md"),
         *out_dir.glob("*/*/chart_*.png"),
+        *out_dir.glob(f"{SITE_DIR}/*.html"),  # a site whose manifest was lost
+        *out_dir.glob(f"{SITE_DIR}/*/*.html"),
     ]
     return {p.relative_to(out_dir).as_posix() for p in candidates
             if p.is_file() and not p.name.startswith(".")}

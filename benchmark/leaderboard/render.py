@@ -335,6 +335,9 @@ def render_index(boards: list[Leaderboard]) -> str:
         "(`<task>/cards/<method>.md`: command, config, environment, data hashes, per-seed "
         "results and per-sample logs) and shows its charts (`<task>/chart_*.png`).",
         "",
+        "The same boards as a web page, with tables sorted by a click on any column: open "
+        "[site/index.html](site/index.html) in a browser (it works offline, from disk).",
+        "",
     ]
     if not boards:
         out.append("No results yet.")

@@ -153,7 +153,8 @@ def test_write_then_check_round_trip(two_methods, results_dir, tmp_path, make_re
     written = write_leaderboards(results_dir, out)
     rel = sorted(p.relative_to(out).as_posix() for p in written)
     assert rel == [
-        "MANIFEST", "README.md", "toy/sequential.csv", "toy/sequential.md", "toy/sequential.tex",
+        "MANIFEST", "README.md", "site/index.html", "site/toy/sequential.html",
+        "toy/sequential.csv", "toy/sequential.md", "toy/sequential.tex",
         "toy/sequential/cards/base_line.md", "toy/sequential/cards/my_model.md",
         "toy/sequential/chart_cost.png", "toy/sequential/chart_metric.png",
     ]
