@@ -88,18 +88,27 @@ def load(
     )
 
 
-def parse(file: Path, *, kcore: int | None = None) -> Dataset:
-    """Parse, de-duplicate and optionally k-core filter; the caller sets name, source, hash."""
-    frame = read_reviews(file)
-    n_read = len(frame)
-    # earliest copy of each (user, item) wins; ties in time go to the earlier line
+def dedupe_and_filter(
+    frame: pd.DataFrame, kcore: int | None, *, path: Path
+) -> tuple[pd.DataFrame, int]:
+    """Keep the earliest copy of each (user, item) review (ties in time: the earlier line), then
+    the optional k-core; returns the frame (file order) and its size after de-duplication.
+    Shared by the Amazon formats (2018 and 2023)."""
     frame = frame.sort_values(["timestamp", "line"], kind="stable")
     frame = frame.drop_duplicates(["user", "item"], keep="first").sort_values("line")
     n_dedup = len(frame)
     if kcore is not None:
         frame = kcore_filter(frame, kcore)
         if frame.empty:
-            raise DataError(f"no reviews left after {kcore}-core filtering", path=file)
+            raise DataError(f"no reviews left after {kcore}-core filtering", path=path)
+    return frame, n_dedup
+
+
+def parse(file: Path, *, kcore: int | None = None) -> Dataset:
+    """Parse, de-duplicate and optionally k-core filter; the caller sets name, source, hash."""
+    frame = read_reviews(file)
+    n_read = len(frame)
+    frame, n_dedup = dedupe_and_filter(frame, kcore, path=file)
     reviews = frame[["user", "item", "rating", "text", "summary", "timestamp"]]
     dataset = build_dataset(
         format=FORMAT,

@@ -33,7 +33,7 @@ import pandas as pd
 
 from benchmark.data import _hf
 from benchmark.data._io import default_name, load_sources, require_dir
-from benchmark.data.amazon2018 import kcore_filter
+from benchmark.data.amazon2018 import dedupe_and_filter
 from benchmark.data.cache import cache_root
 from benchmark.data.schema import Dataset, build_dataset
 from benchmark.errors import ConfigError, DataError
@@ -167,14 +167,7 @@ def parse(src: Sources, *, kcore: int | None = None, split: str | None = None) -
         frame, splits = _jsonl_reviews(src.reviews), []
         info = None if src.meta is None else _jsonl_meta(src.meta)
     n_read = len(frame)
-    # earliest copy of each (user, item) wins; ties in time go to the earlier row
-    frame = frame.sort_values(["timestamp", "line"], kind="stable")
-    frame = frame.drop_duplicates(["user", "item"], keep="first").sort_values("line")
-    n_dedup = len(frame)
-    if kcore is not None:
-        frame = kcore_filter(frame, kcore)
-        if frame.empty:
-            raise DataError(f"no reviews left after {kcore}-core filtering", path=src.reviews)
+    frame, n_dedup = dedupe_and_filter(frame, kcore, path=src.reviews)
     if info is not None:
         info = info[info["raw_id"].isin(set(frame["item"]))].reset_index(drop=True)
     dataset = build_dataset(
