@@ -300,12 +300,6 @@ def _environment_section(runs: Sequence[Result]) -> list[str]:
     return ["## Environment", "", table, ""]
 
 
-def card_curves(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> Chart | None:
-    """The learning-curve chart beside ``row``'s card (None for methods without epochs)."""
-    return curve_chart(row.method, f"{row.method} on {lb.dataset_key} — {lb.task}",
-                       [r.record for r in runs])  # fmt: skip
-
-
 def card_charts(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> list[Chart]:
     """Every chart beside ``row``'s card: the learning curves and, for multi-stage fits, the
     stages before the final fit."""
@@ -317,8 +311,8 @@ def card_charts(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> list[Chart
 
 def _training_section(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> list[str]:
     """How each seed's fit ended, and its learning curves, for methods that train for epochs."""
-    chart = card_curves(lb, row, runs)
-    if chart is None:
+    charts = card_charts(lb, row, runs)
+    if not any(c.kind == "curve" for c in charts):
         return []
     lines = ["## Training", ""]
     for res in runs:
@@ -343,8 +337,8 @@ def _training_section(lb: Leaderboard, row: Row, runs: Sequence[Result]) -> list
         if (stage1_line := _stage1_against_trivial(info)) is not None:
             lines.append(stage1_line)
     lines.append("")
-    for each in card_charts(lb, row, runs):
-        lines += [f"![{each.alt}]({each.name})", ""]
+    for chart in charts:
+        lines += [f"![{chart.alt}]({chart.name})", ""]
     return lines
 
 

@@ -28,8 +28,8 @@ from benchmark.leaderboard.site import SITE_DIR, render_site
 from benchmark.results import (
     atomic_write_bytes,
     atomic_write_text,
-    iter_result_files,
     load_result,
+    select_result_files,
 )
 
 __all__ = ["MANIFEST", "check_leaderboards", "render_all", "write_leaderboards"]
@@ -45,18 +45,7 @@ _LEGACY_INDEX_START = "# Leaderboards\n\nGenerated from the committed result fil
 
 def _results(results_dir: Path) -> list:
     """Every result under ``results_dir``; an error (nothing written) when there are none."""
-    if not results_dir.is_dir():
-        raise ResultsError(
-            f"{results_dir}: no such results directory; nothing was written. Pass the directory "
-            "that `benchmark run` wrote (--results-dir, default results/)"
-        )
-    files = iter_result_files(results_dir)
-    if not files:
-        raise ResultsError(
-            f"{results_dir}: holds no results (<dataset>/<task>/<method>/seed<k>.json); nothing "
-            "was written"
-        )
-    return [load_result(p) for p in files]
+    return [load_result(p) for p in select_result_files(results_dir)]
 
 
 def _render(
