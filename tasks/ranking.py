@@ -39,10 +39,20 @@ from tasks.base import (
     variant_name,
 )
 from tasks.leak import leak_audit
+from tasks.published import (
+    PUBLISHED_RULE,
+    PublishedLists,
+    check_suffix,
+    find_candidate_file,
+    published_candidates,
+    published_protocol,
+    read_published,
+)
 from tasks.quirks import data_quirks, describe_quirks
 from tasks.sampling import (
     USER_SAMPLE_RULE,
     USER_SAMPLE_SEED,
+    load_or_create,
     load_or_sample,
     load_or_sample_users,
     sample_candidates,
@@ -75,6 +85,8 @@ class RankingTask:
     interacted with, in an order shuffled with the run's seed and persisted with the results.
     ``eval_users`` evaluates a seeded sample of that many users instead of all of them, for
     methods too slow to answer every user (an LLM generating a ranking per user).
+    ``candidates`` ranks the lists published beside the dataset (``tasks.published``) instead
+    of sampled ones, for the users they list.
     """
 
     name: str
@@ -87,6 +99,9 @@ class RankingTask:
     prompt: str = "seen"
     #: evaluate a seeded sample of this many users (the same for every method); None = all
     eval_users: int | None = None
+    #: suffix of a published candidate file beside the dataset (``random`` for LLMRank's
+    #: ``Games-6k.random``); None = sampled candidates
+    candidates: str | None = None
 
     @property
     def n_candidates(self) -> int | None:
@@ -100,6 +115,9 @@ class RankingTask:
     def check_data(self, dataset: Dataset) -> None:
         """A candidate task needs ``n_negatives`` items every user never interacted with."""
         if self.kind != "candidates":
+            return
+        if self.candidates is not None:  # read now, so a bad file fails before any fit
+            read_published(find_candidate_file(dataset, self.candidates), dataset)
             return
         most = max((len(np.unique(s)) for s in dataset.sequences()), default=0)
         if dataset.n_items - most < self.n_negatives:
@@ -118,9 +136,14 @@ class RankingTask:
         """The stored candidate lists of ``seed`` and the stored user sample, where they exist
         (``users``: the split's users, which both were drawn for)."""
         cand_path = task_dir / f"candidates-seed{seed}.npz"
+        lists_hash = dataset.content_hash
+        if self.candidates is not None:
+            published = read_published(find_candidate_file(dataset, self.candidates), dataset)
+            users = published.users[np.isin(published.users, users)]
+            lists_hash = published.lists_hash(dataset.content_hash)
         if self.kind == "candidates" and cand_path.exists():
             check_candidates(
-                cand_path, content_hash=dataset.content_hash, users=users,
+                cand_path, content_hash=lists_hash, users=users,
                 n_candidates=self.n_negatives + 1, results_dir=results_dir,
             )
         sampled = self.eval_users is not None and self.eval_users < len(users)
@@ -136,7 +159,9 @@ class RankingTask:
         ``sequential+mask_history=false``."""
         if not options:
             return self
-        settable = {"metrics", "n_negatives", "mask_history", "prompt", "eval_users"}
+        settable = {
+            "metrics", "n_negatives", "mask_history", "prompt", "eval_users", "candidates",
+        }
         unknown = sorted(set(options) - settable)
         if unknown:
             raise ConfigError(
@@ -161,10 +186,22 @@ class RankingTask:
                     f"task_options.{self.name}.n_negatives: a positive integer, for candidate "
                     "tasks only"
                 )
+        if "candidates" in values:
+            if self.kind != "candidates":
+                raise ConfigError(
+                    f"task_options.{self.name}.candidates: for candidate tasks only (rerank, "
+                    "topn)"
+                )
+            check_suffix(self.name, values["candidates"])
         named = dict(values)
         if "eval_users" in values:
             values["eval_users"] = check_eval_users(self.name, values["eval_users"])
             named["eval_users"] = values["eval_users"] or "all"  # 0 and "all" name alike
+        if "candidates" in values:  # not part of the name
+            values["description"] = (
+                f"held-out positive among {values.get('n_negatives', self.n_negatives)} items "
+                f"of the published candidate lists <dataset>.{values['candidates']}, shuffled"
+            )
         return dataclasses.replace(self, name=variant_name(self.name, named), **values)
 
     def describe(self) -> dict:
@@ -173,6 +210,8 @@ class RankingTask:
         if out.get("eval_users") is None:
             # omitted when unset, so results written before the option existed keep their hashes
             out.pop("eval_users", None)
+        if out.get("candidates") is None:
+            out.pop("candidates", None)  # likewise
         out["metrics"] = list(self.metrics)
         out["n_candidates"] = self.n_candidates
         return out
@@ -182,9 +221,14 @@ class RankingTask:
         candidate lists) and score the target ranks."""
         cand_path = ctx.task_dir / f"candidates-seed{ctx.seed}.npz"
         users_path = ctx.task_dir / "users.npz"  # one sample for every seed
+        published = None
+        if self.candidates is not None:
+            published = read_published(
+                find_candidate_file(ctx.dataset, self.candidates), ctx.dataset
+            )
         requests = build_requests(
             self, ctx.split, stage="test", seed=ctx.seed, candidates_path=cand_path,
-            content_hash=ctx.dataset.content_hash, users_path=users_path,
+            content_hash=ctx.dataset.content_hash, users_path=users_path, published=published,
         )
         ranks = rank_requests(
             method, self, requests, batch_size=ctx.batch_size, progress=ctx.progress
@@ -193,25 +237,39 @@ class RankingTask:
         in_history = int(
             sum(int(t) in set(h.tolist()) for h, t in zip(requests.histories, requests.targets))
         )
+        population = ctx.split.n_users if published is None else len(published.users)
         protocol = {
             # a pre-split dataset's own split (its loader says how it maps onto this one)
             "split": ctx.dataset.meta.get("split", SPLIT_RULE),
             "tie_rule": TIE_RULE,
             "targets_in_history": in_history,
-            "candidates": CANDIDATES_RULE.format(n=self.n_negatives)
-            if self.kind == "candidates" else None,
-            **user_sample_protocol(self, ctx.split, len(requests)),
+            "candidates": self._candidates_rule(published),
+            **user_sample_protocol(self, population, len(requests)),
         }
+        if published is not None:
+            assert requests.candidates is not None and requests.target_col is not None
+            if "user_sample" in protocol:
+                protocol["user_sample"]["population_from"] = published.path.name
+            protocol["published_candidates"] = published_protocol(
+                published, ctx.split, requests.users, requests.candidates, requests.target_col
+            )
         fields = {
             "candidates_file": _file_record(cand_path, ctx.results_dir)
             if self.kind == "candidates" else None,
             # only for a task evaluated on a sample (a file exists when it is not everyone)
             **({"users_file": _file_record(users_path, ctx.results_dir)}
-               if len(requests) < ctx.split.n_users else {}),
+               if len(requests) < population else {}),
         }
         per_user = {"users": requests.users, "rank": ranks, **vectors}
         metrics = {m: float(np.mean(per_user[m])) for m in self.metrics}
         return Evaluation(per_user=per_user, metrics=metrics, protocol=protocol, fields=fields)
+
+    def _candidates_rule(self, published: PublishedLists | None) -> str | None:
+        if self.kind != "candidates":
+            return None
+        if published is not None:
+            return PUBLISHED_RULE.format(file=published.path.name, n=self.n_negatives)
+        return CANDIDATES_RULE.format(n=self.n_negatives)
 
     def protocol(self, ctx: EvalContext, evaluation: Evaluation) -> dict[str, Any]:
         """The record's protocol: the split, what ``evaluate`` measured, the leak audit of the
@@ -260,6 +318,7 @@ def build_requests(
     candidates_path: Path | None = None,
     content_hash: str = "",
     users_path: Path | None = None,
+    published: PublishedLists | None = None,
 ) -> EvalRequests:
     """Requests for ``stage`` ("valid" or "test") of ``split`` under ``task``.
 
@@ -268,17 +327,22 @@ def build_requests(
     users, the same for every seed (``USER_SAMPLE_SEED``) so that results of all seeds pair up
     user by user, persisted at ``users_path`` (when given and the sample is not everyone);
     candidates are drawn for every user first, so a user's list does not depend on the sample.
+    ``published`` lists (test stage only) replace the sampled ones and keep only their users.
     """
-    requests = _all_requests(task, split, stage, seed, candidates_path, content_hash)
-    if task.eval_users is None or task.eval_users >= split.n_users:
+    if published is not None:
+        requests = _published_requests(task, split, stage, seed, candidates_path,
+                                       content_hash, published)  # fmt: skip
+    else:
+        requests = _all_requests(task, split, stage, seed, candidates_path, content_hash)
+    if task.eval_users is None or task.eval_users >= len(requests):
         return requests
     if users_path is not None:
         sample = load_or_sample_users(
-            users_path, content_hash=content_hash, users=split.users, n=task.eval_users,
+            users_path, content_hash=content_hash, users=requests.users, n=task.eval_users,
             seed=USER_SAMPLE_SEED,
         )
     else:
-        sample = sample_users(split.users, task.eval_users, seed=USER_SAMPLE_SEED)
+        sample = sample_users(requests.users, task.eval_users, seed=USER_SAMPLE_SEED)
     return subset_requests(requests, np.isin(requests.users, sample))
 
 
@@ -288,9 +352,10 @@ def candidate_key(task_name: str) -> str:
     Options that change only how a method is asked (``prompt``) or who is evaluated
     (``eval_users``) keep the base task's lists, so ``topn+prompt=unseen`` ranks exactly the
     lists of ``topn`` and the two can be compared user by user; ``n_negatives`` defines
-    other lists."""
+    other lists, and so do ``candidates`` files."""
     base, options = parse_variant(task_name)
-    return variant_name(base, {k: v for k, v in options.items() if k == "n_negatives"})
+    changing = ("n_negatives", "candidates")
+    return variant_name(base, {k: v for k, v in options.items() if k in changing})
 
 
 def subset_requests(requests: EvalRequests, keep: np.ndarray) -> EvalRequests:
@@ -341,6 +406,41 @@ def _all_requests(
     )
 
 
+def _published_requests(
+    task: RankingTask,
+    split: Split,
+    stage: str,
+    seed: int,
+    candidates_path: Path | None,
+    content_hash: str,
+    published: PublishedLists,
+) -> EvalRequests:
+    """Requests of the users a published candidate file lists, in split order."""
+    if stage != "test":
+        raise ValueError("published candidate lists are for the test stage only")
+    users = published.users[np.isin(published.users, split.users)]
+
+    def create() -> tuple[np.ndarray, np.ndarray]:
+        _, cands, col = published_candidates(
+            published, split, task.n_negatives, seed=seed, task_name=candidate_key(task.name)
+        )
+        return cands, col
+
+    if candidates_path is not None:
+        cands, col = load_or_create(
+            candidates_path, content_hash=published.lists_hash(content_hash), users=users,
+            create=create,
+        )
+    else:
+        cands, col = create()
+    rows = np.searchsorted(split.users, users)
+    histories = split.histories(stage)
+    return EvalRequests(
+        users=users, histories=[histories[i] for i in rows], targets=split.test[rows],
+        candidates=cands, target_col=col,
+    )
+
+
 def rank_requests(
     method: Method, task: RankingTask, req: EvalRequests, *, batch_size: int,
     progress: bool = False,
@@ -373,16 +473,19 @@ def rank_requests(
         bar.close()
 
 
-def user_sample_protocol(task: RankingTask, split: Split, n_evaluated: int) -> dict[str, Any]:
-    """The protocol's record of a task's user sample (nothing for tasks without one)."""
+def user_sample_protocol(
+    task: RankingTask, population: int, n_evaluated: int
+) -> dict[str, Any]:
+    """The protocol's record of a task's user sample among ``population`` users (the split's,
+    or a published candidate file's) (nothing for tasks without one)."""
     if task.eval_users is None:
         return {}
     return {
         "user_sample": {
             "requested": task.eval_users,
             "evaluated": n_evaluated,
-            "population": split.n_users,
-            "rule": USER_SAMPLE_RULE if n_evaluated < split.n_users
+            "population": population,
+            "rule": USER_SAMPLE_RULE if n_evaluated < population
             else "every user (no more than requested)",
         }
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from benchmark.errors import ResultsError
 from benchmark.results import atomic_create_bytes
 
 
-def _task_seed(seed: int, task_name: str) -> list[int]:
+def task_seed(seed: int, task_name: str) -> list[int]:
     digest = hashlib.sha256(task_name.encode()).digest()
     return [int(seed), int.from_bytes(digest[:4], "little")]
 
@@ -42,7 +43,7 @@ def sample_candidates(
 
     ``sequences[i]`` is everything user ``i`` interacted with; ``targets[i]`` the positive.
     """
-    rng = np.random.default_rng(_task_seed(seed, task_name))
+    rng = np.random.default_rng(task_seed(seed, task_name))
     n_users = len(sequences)
     cands = np.empty((n_users, n_negatives + 1), dtype=np.int64)
     target_col = np.empty(n_users, dtype=np.int64)
@@ -85,6 +86,26 @@ def load_or_sample(
     task_name: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reuse the persisted candidates at ``path`` or sample and persist them."""
+    return load_or_create(
+        path,
+        content_hash=content_hash,
+        users=users,
+        create=lambda: sample_candidates(
+            sequences, targets, n_items, n_negatives, seed=seed, task_name=task_name
+        ),
+    )
+
+
+def load_or_create(
+    path: Path,
+    *,
+    content_hash: str,
+    users: np.ndarray,
+    create: Callable[[], tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reuse the candidate rows persisted at ``path`` for ``users`` or ``create()`` them
+    (``(candidates, target_col)``) and persist them; rows stored for other data or other users
+    are refused."""
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             stored_hash = str(z["content_hash"])
@@ -98,9 +119,7 @@ def load_or_sample(
             if not np.array_equal(z["users"], users):
                 raise ResultsError(f"{path}: stored users differ from the current split")
             return z["candidates"], z["target_col"]
-    cands, target_col = sample_candidates(
-        sequences, targets, n_items, n_negatives, seed=seed, task_name=task_name
-    )
+    cands, target_col = create()
     buf = io.BytesIO()
     np.savez_compressed(
         buf,
@@ -110,10 +129,7 @@ def load_or_sample(
         content_hash=np.array(content_hash),
     )
     if not atomic_create_bytes(path, buf.getvalue()):  # a parallel run wrote it first
-        return load_or_sample(
-            path, content_hash=content_hash, users=users, sequences=sequences, targets=targets,
-            n_items=n_items, n_negatives=n_negatives, seed=seed, task_name=task_name,
-        )
+        return load_or_create(path, content_hash=content_hash, users=users, create=create)
     return cands, target_col
 
 
@@ -140,7 +156,7 @@ def sample_users(users: np.ndarray, n: int | None, *, seed: int) -> np.ndarray:
     users = np.asarray(users, dtype=np.int64)
     if n is None or n >= len(users):
         return users.copy()
-    rng = np.random.default_rng(_task_seed(seed, "eval-users"))
+    rng = np.random.default_rng(task_seed(seed, "eval-users"))
     return np.sort(users[rng.permutation(len(users))[:n]])
 
 
