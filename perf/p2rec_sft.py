@@ -34,7 +34,7 @@ from benchmark.data import load_dataset
 from methods.item_vectors import kmeans, preference_targets
 from methods.p2rec import P2Rec, history_prompt, sft_loss, sft_step
 from methods.pooled_lm import PooledLM
-from tasks.split import leave_one_out
+from tasks.split import Split, leave_one_out
 
 
 def sft_seconds(lm: PooledLM, prompts: list[str], targets: torch.Tensor, epochs: int,
@@ -56,6 +56,18 @@ def sft_seconds(lm: PooledLM, prompts: list[str], targets: torch.Tensor, epochs:
             "total": end - start}  # fmt: skip
 
 
+def ml100k_setup(n_categories: int) -> tuple[Split, np.ndarray, list[str]]:
+    """ML-100K's split, k-means categories over random item vectors (the timing does not
+    depend on what the target says) and each item's title as the prompts write it."""
+    data = load_dataset("ml-100k")
+    split = leave_one_out(data)
+    rng = np.random.default_rng(0)
+    labels = kmeans(rng.normal(size=(split.n_items, 16)), n_categories, seed=0)
+    titles = dict(zip(data.items["item"], data.items["title"], strict=True))
+    text = [str(titles.get(i, f"item {i}")) for i in range(1, split.n_items + 1)]
+    return split, labels, text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=16)
@@ -66,12 +78,7 @@ def main() -> None:
     p = P2Rec.Params.defaults_for("cpu")
     tune = args.tune or p["tune"]
 
-    data = load_dataset("ml-100k")
-    split = leave_one_out(data)
-    rng = np.random.default_rng(0)
-    labels = kmeans(rng.normal(size=(split.n_items, 16)), p["n_categories"], seed=0)
-    titles = dict(zip(data.items["item"], data.items["title"], strict=True))
-    text = [str(titles.get(i, f"item {i}")) for i in range(1, split.n_items + 1)]
+    split, labels, text = ml100k_setup(p["n_categories"])
     train = split.train[: args.users]
 
     def prompt(items: np.ndarray) -> str:
