@@ -324,7 +324,9 @@ def render_site_index(boards: Sequence[Leaderboard]) -> str:
         return _document("recbench leaderboards", body)
     heads = [_sort_head("Dataset", "text"), _sort_head("Task", "text"),
              _sort_head("Methods", "number", cls="num"), _sort_head("Top", "text"),
-             _sort_head("Top value", "number", cls="num"), "<th scope=\"col\">Metric</th>"]
+             _sort_head("Metric", "text"),
+             # not sortable: boards rank by different metrics, so their values do not compare
+             '<th scope="col" class="num">Top value</th>']
     rows = []
     for i, lb in enumerate(boards):
         top = lb.rows[0]
@@ -336,8 +338,8 @@ def render_site_index(boards: Sequence[Leaderboard]) -> str:
             f'<td data-value="{_esc(lb.task)}"><a href="{link}">{_esc(lb.task)}</a></td>'
             f'<td class="num" data-value="{len(lb.rows)}">{len(lb.rows)}</td>'
             f'<td data-value="{_esc(top.method)}">{_esc(top.method)}</td>'
-            f'<td class="num" data-value="{_number(mean)}">{_esc(_num(mean))}</td>'
-            f"<td>{_esc(lb.main_metric)}</td></tr>"
+            f'<td data-value="{_esc(lb.main_metric)}">{_esc(lb.main_metric)}</td>'
+            f'<td class="num">{_esc(_num(mean))}</td></tr>'
         )
     body += [
         '<table class="sortable" id="boards">',
