@@ -350,6 +350,7 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> RunConfig:
                     f"{path}: unknown option {key!r}; known: {', '.join(sorted(names))}"
                 )
             values[norm] = _coerce(norm, value, str(path))
+    file_methods = values.get("methods")
     for key, value in overrides.items():
         if value is None:
             continue
@@ -357,6 +358,13 @@ def load_config(path: Path | None, overrides: dict[str, Any]) -> RunConfig:
         if isinstance(value, dict) and isinstance(values.get(key), dict):
             value = {**values[key], **value}  # a flag adds to the file's mapping
         values[key] = value
+    if overrides.get("methods") is not None and file_methods is not None:
+        # --methods running a subset of the file's methods: the file's parameters of the
+        # others do not apply (a name in neither list still fails validation as a typo)
+        dropped = set(file_methods) - set(values["methods"])
+        values["method_params"] = {
+            k: v for k, v in values.get("method_params", {}).items() if k not in dropped
+        }
     cfg = RunConfig(**values)
     cfg.validate()
     return cfg

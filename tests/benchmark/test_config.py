@@ -122,3 +122,13 @@ def test_flag_of_refuses_an_unknown_field():
     assert flag_of("id_indexing") == "--id-indexing"
     with pytest.raises(KeyError):
         flag_of("no_such_field")
+
+
+def test_methods_flag_runs_a_subset_of_the_files_methods(tmp_path):
+    """``--config board.yaml --methods pod``: the file's parameters of the methods left out do
+    not apply (the runner refuses parameters of a method it does not run)."""
+    path = tmp_path / "c.yaml"
+    path.write_text("methods: [p5, pod]\nmethod_params:\n  p5: {epochs: 80}\n  pod: {epochs: 70}\n")
+    cfg = load_config(path, {"methods": "pod"})
+    assert cfg.methods == ["pod"] and cfg.method_params == {"pod": {"epochs": 70}}
+    assert load_config(path, {}).method_params == {"p5": {"epochs": 80}, "pod": {"epochs": 70}}
