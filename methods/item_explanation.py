@@ -1,9 +1,13 @@
-"""Retrieval baseline for explanation generation: answer with the item's typical explanation.
+"""Retrieval baselines for explanation generation: the item's typical explanation, and one
+typical explanation for everyone.
 
-For each item it returns the training explanation that shares the most words with the item's
-other training explanations (a medoid by word overlap); items without training explanations
-get the medoid of all training explanations. It learns no language model, so a generative
-method must beat it to claim it writes explanations rather than recalls them.
+``item-expl`` returns, for each item, the training explanation that shares the most words with
+the item's other training explanations (a medoid by word overlap); items without training
+explanations get the medoid of all training explanations. ``global-expl`` answers every example
+with that one global medoid: the text counterpart of ``pop``, which a generative model that
+collapses to a few generic sentences must beat to show it explains anything. Neither learns a
+language model, so a generative method must beat them to claim it writes explanations rather
+than recalls them.
 """
 
 from __future__ import annotations
@@ -48,3 +52,51 @@ class ItemExplanation(TextMethod):
         self, users: np.ndarray, items: np.ndarray, features: list[str]
     ) -> list[str]:
         return [self.by_item.get(int(i), self.fallback) for i in items]
+
+
+class GlobalExplanation(ItemExplanation):
+    """Explanation baseline: one constant answer for every example, the training explanation
+    with the best P5-style corpus BLEU-1 against all training explanations."""
+
+    name = "global-expl"
+    baseline = (
+        "one training explanation for every example: the one with the best BLEU-1 against "
+        "all training explanations"
+    )
+
+    def fit(self, ctx: FitContext) -> None:
+        super().fit(ctx)
+        train = ctx.explanation.part("train")["explanation"].tolist()  # type: ignore[union-attr]
+        self.by_item = {}  # every example gets the fallback
+        self.fallback, score = best_constant(train)
+        self.fit_info = {"answer": self.fallback, "train_bleu_1": score}
+
+
+def best_constant(sentences: list[str]) -> tuple[str, float]:
+    """The sentence of ``sentences`` that, answered for every one of them, scores the best
+    corpus BLEU-1 against them as references (P5's variant: whitespace tokens, clipped
+    unigram precision times the brevity penalty, no smoothing; ties: first), and that score.
+
+    Closed form, so every candidate costs its own length: a constant answer ``c`` matches
+    ``sum_r min(count_c(w), count_r(w))`` of each word ``w`` over the references ``r``.
+    """
+    refs = [Counter(x.split()) for x in sentences]
+    ref_len = sum(sum(r.values()) for r in refs)
+    clipped: dict[tuple[str, int], int] = {}  # (word, k) -> sum over refs of min(k, count)
+    best, best_score = sentences[0], -1.0
+    for sentence in sentences:
+        words = Counter(sentence.split())
+        length = sum(words.values())
+        if not length:
+            continue
+        matches = 0
+        for word, k in words.items():
+            if (word, k) not in clipped:
+                clipped[word, k] = sum(min(k, r[word]) for r in refs)
+            matches += clipped[word, k]
+        hyp_len = length * len(sentences)
+        brevity = 1.0 if hyp_len > ref_len else float(np.exp(1 - ref_len / hyp_len))
+        score = 100.0 * brevity * matches / hyp_len
+        if score > best_score:
+            best, best_score = sentence, score
+    return best, best_score

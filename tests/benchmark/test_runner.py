@@ -213,7 +213,7 @@ def reviews_file(tmp_path):
 
 
 def test_explanation_task_runs_generation_methods(reviews_file, tmp_path):
-    written = run(config(reviews_file, tmp_path, methods=["item-expl", "user-copy"],
+    written = run(config(reviews_file, tmp_path, methods=["item-expl", "user-copy", "global-expl"],
                          tasks=["explanation"], seeds=[0]))
     res = load_result(written[0])
     rec = res.record
@@ -227,6 +227,9 @@ def test_explanation_task_runs_generation_methods(reviews_file, tmp_path):
     assert not set(res.per_user["reference"]) & set(res.per_user["hypothesis"]) - {""}
     copy = load_result(written[1]).record
     assert copy["method"]["name"] == "user-copy" and copy["users_evaluated"] > 0
+    constant = load_result(written[2])
+    assert len(set(constant.per_user["hypothesis"])) == 1  # one answer for every example
+    assert constant.record["method"]["fit_info"]["answer"] == constant.per_user["hypothesis"][0]
 
 
 def test_ranking_methods_refuse_generation_and_vice_versa(reviews_file, toy_dir, tmp_path):
