@@ -45,6 +45,7 @@ NO_PAPER: dict[str, str] = {
     "idplus1": "this suite's probe of the item-id leak; the leak is Xu et al. 2024, "
     "arXiv 2402.06216",
     "item-expl": "this suite's retrieval baseline for explanations",
+    "global-expl": "this suite's constant-answer baseline for explanations (the text pop)",
     "user-copy": "this suite's copy baseline for explanations (the user's latest one)",
 }
 
