@@ -4,8 +4,9 @@ typical explanation for everyone.
 ``item-expl`` returns, for each item, the training explanation that shares the most words with
 the item's other training explanations (a medoid by word overlap); items without training
 explanations get the medoid of all training explanations. ``global-expl`` answers every example
-with that one global medoid: the text counterpart of ``pop``, which a generative model that
-collapses to a few generic sentences must beat to show it explains anything. Neither learns a
+with one training explanation, the one of best corpus BLEU-1 against all of them: the text
+counterpart of ``pop``, which a generative model that collapses to a few generic sentences
+must beat to show it explains anything. Neither learns a
 language model, so a generative method must beat them to claim it writes explanations rather
 than recalls them.
 """
@@ -65,8 +66,9 @@ class GlobalExplanation(ItemExplanation):
     )
 
     def fit(self, ctx: FitContext) -> None:
-        super().fit(ctx)
-        train = ctx.explanation.part("train")["explanation"].tolist()  # type: ignore[union-attr]
+        if ctx.explanation is None:
+            raise ConfigError(f"{self.name} needs review data for the explanation task")
+        train = ctx.explanation.part("train")["explanation"].tolist()
         self.by_item = {}  # every example gets the fallback
         self.fallback, score = best_constant(train)
         self.fit_info = {"answer": self.fallback, "train_bleu_1": score}

@@ -139,7 +139,7 @@ class RankingTask:
         lists_hash = dataset.content_hash
         if self.candidates is not None:
             published = read_published(find_candidate_file(dataset, self.candidates), dataset)
-            users = published.users[np.isin(published.users, users)]
+            users = published.users  # every listed user must be in the split (else an error)
             lists_hash = published.lists_hash(dataset.content_hash)
         if self.kind == "candidates" and cand_path.exists():
             check_candidates(
@@ -418,7 +418,7 @@ def _published_requests(
     """Requests of the users a published candidate file lists, in split order."""
     if stage != "test":
         raise ValueError("published candidate lists are for the test stage only")
-    users = published.users[np.isin(published.users, split.users)]
+    users = published.users  # ``published_candidates`` refuses a user the split lacks
 
     def create() -> tuple[np.ndarray, np.ndarray]:
         _, cands, col = published_candidates(
