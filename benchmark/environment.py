@@ -25,9 +25,10 @@ _OUTPUT_DIRS = ("results", "leaderboards")
 
 
 @functools.cache
-def git_state(root: Path = REPO_ROOT) -> dict[str, Any]:
+def git_state(root: Path = REPO_ROOT, outputs: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Commit of the code that ran and whether the tree differed from it: any change to a
-    tracked file, or any untracked file outside ``results/`` and ``leaderboards/`` (a config, a
+    tracked file, or any untracked file outside ``results/``, ``leaderboards/`` and the run's
+    own ``outputs`` (a ``results_dir`` inside the tree, such as a choice check's; a config, a
     new module). Without git (or outside a work tree) both are ``"unknown"``: nothing proves
     the tree was clean."""
 
@@ -41,11 +42,25 @@ def git_state(root: Path = REPO_ROOT) -> dict[str, Any]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
+    excluded = [*_OUTPUT_DIRS, *_inside(root, outputs)]
     status = git("status", "--porcelain", "--untracked-files=all", "--", ".",
-                 *(f":(exclude){d}" for d in _OUTPUT_DIRS))
+                 *(f":(exclude){d}" for d in excluded))
     if not commit or status is None:
         return {"git_commit": commit or "unknown", "git_dirty": "unknown"}
     return {"git_commit": commit, "git_dirty": bool(status)}
+
+
+def _inside(root: Path, dirs: tuple[Path, ...]) -> list[str]:
+    """``dirs`` that lie inside ``root``, relative to it (output elsewhere cannot dirty it)."""
+    out = []
+    for d in dirs:
+        try:
+            rel = Path(d).resolve().relative_to(Path(root).resolve())
+        except ValueError:
+            continue
+        if rel.parts:  # the root itself is never an output directory
+            out.append(rel.as_posix())
+    return out
 
 
 @functools.cache
@@ -91,9 +106,10 @@ def hardware(device: str = "cpu") -> dict[str, Any]:
     return info
 
 
-def environment(device: str = "cpu") -> dict[str, Any]:
+def environment(device: str = "cpu", outputs: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """``outputs``: the run's results directories, whose new files are not code changes."""
     return {
-        **git_state(),
+        **git_state(REPO_ROOT, tuple(outputs)),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": packages(),

@@ -399,6 +399,9 @@ class Runner:
         device: torch.device,
     ) -> list[Path]:
         cfg = self.cfg
+        # the code version is read before the fit: a checkout that moves on while a long fit
+        # runs must not be recorded as the code that produced it
+        env = environment(str(device), (self.results_dir,))
         llm = self._llm_spec(device)
         llm_counts = llm.cache_counts()  # this entry's replayed answers are counted from here
         _seed_everything(seed)
@@ -453,7 +456,7 @@ class Runner:
                 evaluation=evaluation, protocol=task.protocol(ectx, evaluation), timing=timing,
                 config=entry_config(cfg, ds, task, method_cls.name, seed),
                 environment={
-                    **environment(str(device)),
+                    **env,
                     "executor": describe(cfg.executor, cfg.address),
                 },
                 command=cfg.command,

@@ -49,6 +49,21 @@ def test_clean_tree_and_changes_anywhere_but_outputs(repo: Path):
     assert _dirty(repo) is True
 
 
+def test_a_runs_own_results_dir_inside_the_tree_is_output(repo: Path):
+    scratch = repo / "perf" / "results" / "check"
+    scratch.mkdir(parents=True)
+    (scratch / "seed1.json").write_text("{}")  # an earlier seed of a choice check
+    assert _dirty(repo) is True  # without knowing it is this run's output
+    git_state.cache_clear()
+    assert git_state(repo, (scratch,))["git_dirty"] is False
+    (repo / "perf" / "p.py").write_text("code\n")  # beside it, still code
+    git_state.cache_clear()
+    assert git_state(repo, (scratch,))["git_dirty"] is True
+    git_state.cache_clear()
+    assert git_state(repo, (repo,))["git_dirty"] is True  # the root is never an output
+    git_state.cache_clear()
+
+
 def test_without_git_nothing_is_claimed(tmp_path: Path):
     git_state.cache_clear()
     state = git_state(tmp_path)

@@ -490,3 +490,27 @@ def test_recbole_presplit_set_is_evaluated_on_its_own_split(tmp_path):
     assert rec["dataset"]["format"] == "recbole-split"
     assert rec["protocol"]["split"].startswith("given by the files (RecBole pre-split layout)")
     assert rec["users_evaluated"] == 4 and rec["protocol"]["users_dropped"] == 0
+
+
+def test_the_code_version_is_read_before_the_fit(toy_dir, tmp_path, monkeypatch):
+    """A long fit outlives its checkout's HEAD: the result names the code that started it."""
+    import benchmark.runner as runner_mod
+    from methods.pop import Popularity
+
+    state = {"commit": "a" * 40}
+    real_environment = runner_mod.environment
+
+    def environment(device, outputs=()):
+        return {**real_environment(device, outputs), "git_commit": state["commit"]}
+
+    real_fit = Popularity.fit
+
+    def fit_then_checkout_moves(self, ctx):
+        real_fit(self, ctx)
+        state["commit"] = "b" * 40  # e.g. `git pull` in the clone while the fit ran
+
+    monkeypatch.setattr(runner_mod, "environment", environment)
+    monkeypatch.setattr(Popularity, "fit", fit_then_checkout_moves)
+    run(config(toy_dir, tmp_path, methods=["pop"], tasks=["topn"], seeds=[0]))
+    rec = load_result(tmp_path / "res/toy/topn/pop/seed0.json").record
+    assert rec["environment"]["git_commit"] == "a" * 40
