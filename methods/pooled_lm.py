@@ -57,6 +57,10 @@ class LoRALinear(nn.Module):
         return self.base(x) + (x @ self.a.T @ self.b.T) * self.scale
 
 
+class _FrozenLayersDone(Exception):
+    """Raised from a forward hook to end a forward pass once the frozen layers have run."""
+
+
 class PooledLM:
     """The base model (no LM head) of the causal LM in ``model_dir``, pooled per prompt."""
 
@@ -192,17 +196,34 @@ class PooledLM:
         if self.tune != "top":
             return seqs
         self.model.eval()
-        cut = self.n_layers - self.tune_layers
         out: list[Any] = [None] * len(seqs)
         for rows in self._batches(len(seqs), [len(s) for s in seqs], desc):
             ids, mask = self._pad_ids([seqs[i] for i in rows])
-            states = self.model(
-                input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False
-            )
-            below = states.hidden_states[cut]  # the input of the first tuned layer
+            below = self._frozen_output(ids, mask)  # the input of the first tuned layer
             for row, i in enumerate(rows):
                 out[i] = below[row, : len(seqs[i])].detach().clone()
         return out
+
+    def _frozen_output(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``[B, T, width]`` output of the last frozen layer; the forward stops there, so the
+        tuned layers (whose output ``prepare`` would throw away) never run."""
+        cut = self.n_layers - self.tune_layers
+        if cut == 0:  # every layer is tuned: what goes in is the token embeddings
+            return self.model.get_input_embeddings()(ids)
+        captured: list[torch.Tensor] = []
+
+        def stop(_module: nn.Module, _args: Any, output: Any) -> None:
+            captured.append(output[0] if isinstance(output, tuple) else output)
+            raise _FrozenLayersDone
+
+        handle = self.model.layers[cut - 1].register_forward_hook(stop)
+        try:
+            self.model(input_ids=ids, attention_mask=mask, use_cache=False)
+        except _FrozenLayersDone:
+            pass
+        finally:
+            handle.remove()
+        return captured[0]
 
     def forward_train(self, inputs: Sequence[Any]) -> torch.Tensor:
         """``[B, width]`` pooled states of prepared inputs, with gradients to the tuned

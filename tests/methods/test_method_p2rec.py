@@ -155,3 +155,26 @@ def test_pooled_lm_training_path_equals_its_encoder(llm_dir, tune):
         assert len(lm.trainable()) == n_weights
     else:
         assert 0 < len(lm.trainable()) < n_weights
+
+
+@pytest.mark.parametrize("tune_layers", [1, 2])
+def test_prepare_stops_below_the_tuned_layers_with_the_same_states(llm_dir, tune_layers):
+    """The frozen pass ends at the last frozen layer: the same states the whole model's
+    ``hidden_states`` hold there, with the tuned layers never run."""
+    texts = ["The capital of France is Paris.", "Toy Story (1995), Heat (1995)"]
+    lm = PooledLM(llm_dir, tune="top", tune_layers=tune_layers, batch_size=2)
+    cut = lm.n_layers - tune_layers
+    ran: list[int] = []
+    hooks = [layer.register_forward_hook(lambda m, a, o, i=i: ran.append(i))
+             for i, layer in enumerate(lm.model.layers)]  # fmt: skip
+    prepared = lm.prepare(texts)
+    for hook in hooks:
+        hook.remove()
+    assert sorted(set(ran)) == list(range(cut))
+    seqs = lm.tokenize(texts)
+    ids, mask = lm._pad_ids(seqs)  # the batch prepare ran (batch_size 2)
+    with torch.no_grad():
+        whole = lm.model(input_ids=ids, attention_mask=mask, output_hidden_states=True,
+                         use_cache=False)  # fmt: skip
+    for row, (seq, states) in enumerate(zip(seqs, prepared)):
+        assert torch.equal(states, whole.hidden_states[cut][row, : len(seq)])
