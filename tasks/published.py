@@ -93,6 +93,22 @@ def find_candidate_file(dataset: Dataset, suffix: str) -> Path:
     )
 
 
+#: parsed files by (path, size, mtime, dataset hash): a run asks for the same file in its data
+#: check, in each seed's sample check and in each method's evaluation
+_PARSED: dict[tuple[str, int, int, str], PublishedLists] = {}
+
+
+def load_published(dataset: Dataset, suffix: str) -> PublishedLists:
+    """The dataset's ``<name>.<suffix>`` list file, parsed once per run while it is unchanged
+    (a file edited between runs is parsed again: its size or mtime moved)."""
+    path = find_candidate_file(dataset, suffix)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, dataset.content_hash)
+    if key not in _PARSED:
+        _PARSED[key] = read_published(path, dataset)
+    return _PARSED[key]
+
+
 def read_published(path: Path, dataset: Dataset) -> PublishedLists:
     """Parse a candidate file and map its tokens to the dataset's user and item indices."""
     data = path.read_bytes()
@@ -159,9 +175,9 @@ def published_candidates(
     *,
     seed: int,
     task_name: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows ``(users, candidates [U, n_negatives + 1], target_col)`` for the file's users under
-    LLMRank's rule (module docstring); ``users`` are split user indices, ascending."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``(candidates [U, n_negatives + 1], target_col)`` for the file's users
+    (``lists.users``, ascending split user indices) under LLMRank's rule (module docstring)."""
     position = {int(u): i for i, u in enumerate(split.users)}
     rng = np.random.default_rng(task_seed(seed, task_name))
     cands = np.empty((len(lists.users), n_negatives + 1), dtype=np.int64)
@@ -186,7 +202,7 @@ def published_candidates(
         order = rng.permutation(n_negatives + 1)
         cands[row] = full[order]
         target_col[row] = int(np.flatnonzero(order == n_negatives)[0])
-    return lists.users.copy(), cands, target_col
+    return cands, target_col
 
 
 def published_protocol(

@@ -43,10 +43,9 @@ from tasks.published import (
     PUBLISHED_RULE,
     PublishedLists,
     check_suffix,
-    find_candidate_file,
+    load_published,
     published_candidates,
     published_protocol,
-    read_published,
 )
 from tasks.quirks import data_quirks, describe_quirks
 from tasks.sampling import (
@@ -117,7 +116,7 @@ class RankingTask:
         if self.kind != "candidates":
             return
         if self.candidates is not None:  # read now, so a bad file fails before any fit
-            read_published(find_candidate_file(dataset, self.candidates), dataset)
+            load_published(dataset, self.candidates)
             return
         most = max((len(np.unique(s)) for s in dataset.sequences()), default=0)
         if dataset.n_items - most < self.n_negatives:
@@ -138,7 +137,7 @@ class RankingTask:
         cand_path = task_dir / f"candidates-seed{seed}.npz"
         lists_hash = dataset.content_hash
         if self.candidates is not None:
-            published = read_published(find_candidate_file(dataset, self.candidates), dataset)
+            published = load_published(dataset, self.candidates)
             users = published.users  # every listed user must be in the split (else an error)
             lists_hash = published.lists_hash(dataset.content_hash)
         if self.kind == "candidates" and cand_path.exists():
@@ -223,9 +222,7 @@ class RankingTask:
         users_path = ctx.task_dir / "users.npz"  # one sample for every seed
         published = None
         if self.candidates is not None:
-            published = read_published(
-                find_candidate_file(ctx.dataset, self.candidates), ctx.dataset
-            )
+            published = load_published(ctx.dataset, self.candidates)
         requests = build_requests(
             self, ctx.split, stage="test", seed=ctx.seed, candidates_path=cand_path,
             content_hash=ctx.dataset.content_hash, users_path=users_path, published=published,
@@ -421,10 +418,9 @@ def _published_requests(
     users = published.users  # ``published_candidates`` refuses a user the split lacks
 
     def create() -> tuple[np.ndarray, np.ndarray]:
-        _, cands, col = published_candidates(
+        return published_candidates(
             published, split, task.n_negatives, seed=seed, task_name=candidate_key(task.name)
         )
-        return cands, col
 
     if candidates_path is not None:
         cands, col = load_or_create(

@@ -1,6 +1,7 @@
 """Published candidate lists (LLMRank's ``<name>.random``, ``.bm25``, ...) ranked as published."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,8 +61,8 @@ def test_target_out_first_negatives_kept_target_in_shuffled(games):
     ds = load_dataset(games, use_cache=False)
     split = leave_one_out(ds)
     lists = read_published(find_candidate_file(ds, "random"), ds)
-    users, cands, col = published_candidates(lists, split, 3, seed=0, task_name="rerank")
-    assert np.array_equal(users, lists.users)
+    cands, col = published_candidates(lists, split, 3, seed=0, task_name="rerank")
+    users = lists.users
     rows = {ds.user_raw_ids[u]: r for r, u in enumerate(users)}
     # user 0 (target 4): 4 is taken out, the first three others kept, 4 added
     r0 = rows["0"]
@@ -72,8 +73,8 @@ def test_target_out_first_negatives_kept_target_in_shuffled(games):
     assert raw_items(ds, cands[r2][col[r2]]) == ["2"]
     assert sorted(raw_items(ds, np.delete(cands[r2], col[r2]))) == ["3", "8", "9"]
     again = published_candidates(lists, split, 3, seed=0, task_name="rerank")
-    assert np.array_equal(again[1], cands) and np.array_equal(again[2], col)
-    orders = {tuple(published_candidates(lists, split, 3, seed=s, task_name="rerank")[2])
+    assert np.array_equal(again[0], cands) and np.array_equal(again[1], col)
+    orders = {tuple(published_candidates(lists, split, 3, seed=s, task_name="rerank")[1])
               for s in range(8)}  # fmt: skip
     assert len(orders) > 1  # the shuffle follows the seed
     record = published_protocol(lists, split, users, cands, col)
@@ -103,6 +104,26 @@ def test_requests_cover_the_listed_users_only_and_persist(games, tmp_path):
     with pytest.raises(ResultsError, match="hashes to"):
         build_requests(task, split, seed=0, candidates_path=path,
                        content_hash=ds.content_hash, published=other)  # fmt: skip
+
+
+def test_a_run_parses_a_file_once_and_an_edited_file_again(games, monkeypatch):
+    import tasks.published as published
+
+    ds = load_dataset(games, use_cache=False)
+    parsed: list[Path] = []
+    real = published.read_published
+
+    def counting(path, dataset):
+        parsed.append(path)
+        return real(path, dataset)
+
+    monkeypatch.setattr(published, "read_published", counting)
+    monkeypatch.setattr(published, "_PARSED", {})
+    first = published.load_published(ds, "random")
+    assert published.load_published(ds, "random") is first and len(parsed) == 1
+    (games / "G.random").write_text("0\t9 8 7 6\n")  # edited (a new size): read again
+    assert published.load_published(ds, "random").users.tolist() == [0]
+    assert len(parsed) == 2
 
 
 def test_the_option_names_the_variant_and_validates(games):
