@@ -5,6 +5,10 @@ with the sha256 the JSON records (``per_user_sha256``). The results writer puts 
 down before the JSON, but a file truncated or swapped afterwards (a full disk, a copy cut
 short, a stray edit) would otherwise count as done forever; such entries are rerun instead, and
 the run says why.
+
+A finished entry whose config hash matches is kept even when a method default has changed
+since it ran (the hash covers the config's ``method_params``, not the defaults): the runner
+says so with :func:`changed_params`, and ``--force`` reruns it.
 """
 
 from __future__ import annotations
@@ -42,3 +46,15 @@ def is_finished(json_path: Path) -> bool:
     """Whether ``json_path`` holds a verified result (see the module docstring)."""
     record = read_entry(json_path) if Path(json_path).is_file() else None
     return record is not None and sidecar_problem(json_path, record) is None
+
+
+def changed_params(recorded: Any, resolved: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The parameters a result recorded (``method.params``) whose value differs from what they
+    resolve to now, as ``name: (recorded, now)``. Only names in both count: a parameter a
+    method dropped, or one it gained, says nothing about the values that ran. Values are
+    compared as the record stores them (JSON), so a tuple and a list are the same."""
+    if not isinstance(recorded, dict):
+        return {}
+    now = json.loads(json.dumps(resolved, default=str))
+    return {k: (recorded[k], now[k]) for k in sorted(set(recorded) & set(now))
+            if recorded[k] != now[k]}  # fmt: skip

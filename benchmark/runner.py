@@ -33,7 +33,7 @@ from benchmark.errors import ConfigError, ResultsError
 from benchmark.executors import RunSpec, describe, get_executor
 from benchmark.preflight import check_results_dir
 from benchmark.results import Timing, dataset_key, make_record, result_paths, write_result
-from benchmark.resume import is_finished, read_entry, sidecar_problem
+from benchmark.resume import changed_params, is_finished, read_entry, sidecar_problem
 from methods import METHODS, FitContext, Method
 from methods.checkpoint import EpochCheckpoint
 from methods.training import earlier_sittings_seconds
@@ -297,11 +297,25 @@ class Runner:
                         "overwrite it or --results-dir to write elsewhere."
                     )
                 problem = sidecar_problem(json_path, record)
+                if problem is None and say:
+                    self._say_changed_defaults(json_path, record, method)
             if problem is not None:
                 if say:
                     print(f"rerunning {json_path}: {problem}", file=sys.stderr)
                 todo.append(name)
         return todo
+
+    def _say_changed_defaults(self, json_path: Path, record: dict[str, Any], method: str) -> None:
+        """One line when a kept entry ran under parameter values the method no longer
+        resolves to (a default changed since): the config hash cannot see that."""
+        cls = METHODS.get(method)
+        recorded = (record.get("method") or {}).get("params")
+        stale = changed_params(recorded, cls.Params.resolve(method, self.cfg.profile,
+                                                             self._params(cls)))  # fmt: skip
+        if stale:
+            values = ", ".join(f"{k}={was!r} (now {now!r})" for k, (was, now) in stale.items())
+            print(f"keeping {json_path}: it ran with {values}; a default changed since. "
+                  "--force reruns it", file=sys.stderr)  # fmt: skip
 
     def interrupted_counts(self) -> tuple[int, int | None]:
         """How many of the entries the last ``run()`` planned are finished now, of how many

@@ -380,6 +380,12 @@ class P2RecSelfInit(P2Rec):
 
     @dataclass
     class Params(P2Rec.Params):
+        """SASRec's, ``item_init`` and ``embedding``: no LLM runs, so none of stage 1's or
+        the LLM's knobs is read (dropped, so a result records only what shaped it)."""
+
+        omit = ("n_categories", "item_text", "max_history", "pooling", "tune", "tune_layers",
+                "lora_rank", "sft_loss", "sft_lr", "head_lr", "sft_batch_size", "sft_epochs",
+                "sft_patience", "sft_holdout")  # fmt: skip
         item_init: str = param("sasrec", check=choice("sasrec"))
 
 

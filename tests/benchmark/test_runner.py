@@ -514,3 +514,30 @@ def test_the_code_version_is_read_before_the_fit(toy_dir, tmp_path, monkeypatch)
     run(config(toy_dir, tmp_path, methods=["pop"], tasks=["topn"], seeds=[0]))
     rec = load_result(tmp_path / "res/toy/topn/pop/seed0.json").record
     assert rec["environment"]["git_commit"] == "a" * 40
+
+
+def test_a_changed_default_keeps_a_finished_result_and_says_so(toy_dir, tmp_path, monkeypatch,
+                                                               capsys):  # fmt: skip
+    """The config hash covers the config's ``method_params``, not the defaults: after a default
+    changes, a finished entry is kept (its hash still matches), but the run names the value
+    it ran with and the one it would run with now."""
+    from methods.sasrec import SASRec
+
+    tiny = {"hidden": 8, "n_layers": 1, "n_heads": 1, "inner": 16, "max_len": 6,
+            "max_epochs": 1, "patience": None}  # fmt: skip
+    cfg = config(toy_dir, tmp_path, methods=["sasrec"], seeds=[0], tasks=["sequential"],
+                 method_params={"sasrec": tiny})  # fmt: skip
+    run(cfg)
+    capsys.readouterr()
+    assert run(cfg) == []
+    assert "keeping" not in capsys.readouterr().err  # same defaults: nothing to say
+    real = SASRec.Params.defaults_for
+
+    def new_release(profile="cpu"):  # the same config, a changed default
+        return {**real(profile), "weight_decay": 1e-4}
+
+    monkeypatch.setattr(SASRec.Params, "defaults_for", new_release)
+    assert run(cfg) == []
+    err = capsys.readouterr().err
+    assert "keeping" in err and "weight_decay=0.0 (now 0.0001)" in err and "--force" in err
+    assert "hidden" not in err  # set by the config, so unchanged

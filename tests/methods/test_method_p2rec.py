@@ -44,7 +44,9 @@ def data():
 
 def fit(name: str, llm_dir: str, data, split=None, checkpoint=None, **params):
     dataset, default_split = data
-    method = METHODS.get(name)("cpu", **{**TINY, **params})
+    cls = METHODS.get(name)
+    tiny = {k: v for k, v in TINY.items() if k in cls.param_defaults("cpu")}  # self-init: no LLM
+    method = cls("cpu", **{**tiny, **params})
     method.fit(FitContext(dataset=dataset, split=split or default_split, seed=0,
                           show_progress=False, llm=LLMSpec(model_dir=llm_dir),
                           checkpoint=checkpoint))  # fmt: skip
@@ -114,6 +116,9 @@ def test_self_init_starts_from_stage0_table_without_an_llm(llm_dir, data):
     assert "llm" not in method.fit_info and "stage1" not in method.fit_info
     assert method.final.vectors.shape == (data[1].n_items, TINY["hidden"])
     assert not METHODS.get("p2rec-self-init").uses_llm and METHODS.get("p2rec").uses_llm
+    # it records only what shaped it: SASRec's knobs and the table's use, none of the LLM's
+    assert {"pooling", "tune", "n_categories", "sft_epochs"}.isdisjoint(method.params)
+    assert {"item_init", "embedding", "hidden"} <= set(method.params)
 
 
 def test_stage2_vectors_and_scores_are_deterministic_for_a_seed(llm_dir, data):
