@@ -80,3 +80,25 @@ def test_every_committed_mark_agrees_with_the_printed_means():
             for seed, protocol in lb.protocol_by_seed.items():
                 assert protocol["verbatim_overlap"] == {"valid": 0.0, "test": 0.0}, seed
                 assert protocol["items_without_training"] == {"valid": 0, "test": 0}, seed
+
+
+CHOICES = RESULTS.parent / "perf" / "results" / "p2rec_choices"
+
+
+@pytest.mark.skipif(not CHOICES.is_dir(), reason="no committed P2Rec choice checks")
+def test_the_readme_p2rec_choice_table_is_the_scripts_output(tmp_path, monkeypatch):
+    """README's table of the P2Rec checks is what ``perf/p2rec_choices.py`` makes of the
+    committed results now, so a re-run check cannot leave stale numbers in it."""
+    import runpy
+    import sys
+
+    script = RESULTS.parent / "perf" / "p2rec_choices.py"
+    out = tmp_path / "table.md"
+    monkeypatch.setattr(sys, "argv", [str(script), "--out", str(out)])
+    runpy.run_path(str(script), run_name="__main__")
+    table = [line for line in out.read_text().splitlines() if line.startswith("|")]
+    committed = (RESULTS.parent / "perf" / "results" / "p2rec_choices.md").read_text()
+    assert out.read_text() == committed
+    readme = (RESULTS.parent / "README.md").read_text()
+    block = readme.split("<!-- p2rec-choices:start -->")[1].split("<!-- p2rec-choices:end -->")[0]
+    assert block.strip().splitlines() == table
