@@ -6,8 +6,9 @@ Each check changes one default (``configs/p2rec-choices/<check>.yaml``); it is j
 final model's validation NDCG@10 (``fit_info.best_valid_ndcg@10``), never on test, and the
 README's "Defaults and their checks" quotes this table. Stage 1's columns say whether it
 learnt its target: its best held-out loss (MSE, or KL under ``sft_loss: kl``) against the
-same loss of the predictor that outputs the training users' mean category shares. Reads the committed results only (each sidecar checked against
-its record); writes ``perf/results/p2rec_choices.md``.
+same loss of the predictor that outputs the training users' mean category shares. Reads the
+committed results only (each sidecar checked against its record); writes
+``perf/results/p2rec_choices.md``.
 
     python perf/p2rec_choices.py [--checks perf/results/p2rec_choices] [--seed 0]
 """
