@@ -28,7 +28,7 @@ OUT = HERE / "results" / "p2rec_choices.md"
 REFERENCE = {"last": "pooling-last-rows", "mean": "pooling-mean-rows"}
 
 
-def describe(record: dict[str, Any], seed: int) -> dict[str, Any]:
+def describe(record: dict[str, Any]) -> dict[str, Any]:
     """One check's row: what it changed, its pooling, stage 1's stop and fit, the final
     model's validation and test NDCG@10, and the fit's cost."""
     info, params = record["method"]["fit_info"], record["method"]["params"]
@@ -64,7 +64,7 @@ def main() -> None:
             if (rec["method"]["name"], rec["task"]["name"], int(rec["seed"])) == (
                 "p2rec", "sequential", args.seed
             ):
-                rows[folder.name] = describe(rec, args.seed)
+                rows[folder.name] = describe(rec)
     if not rows:
         raise SystemExit(f"no p2rec seed-{args.seed} sequential results under {args.checks}")
 

@@ -1,6 +1,7 @@
 """The committed results must stay reusable: the current code must compute the same config hash
 for them, or ``python -m benchmark run`` (README, set-up step 1) would refuse to skip them."""
 
+import functools
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,12 +15,14 @@ from tasks.base import parse_variant
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 FILES = iter_result_files(RESULTS)
+#: each committed result is read and its sidecar hashed once for all the tests below
+_load = functools.cache(load_result)
 
 
 @pytest.mark.skipif(not FILES, reason="no committed results")
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(RESULTS)))
 def test_committed_result_matches_current_code(path):
-    res = load_result(path)  # also checks the sidecar's sha256
+    res = _load(path)  # also checks the sidecar's sha256
     rec = res.record
     stored = rec["config"]
     # the task as a run would rebuild it from the name it is filed under
@@ -56,7 +59,7 @@ def test_committed_result_ran_under_the_current_defaults(path):
     from benchmark.resume import changed_params
     from methods import METHODS
 
-    rec = load_result(path).record
+    rec = _load(path).record
     name = rec["method"]["name"]
     cls = METHODS.get(name)
     now = cls.Params.resolve(name, rec["config"]["profile"], rec["config"]["method_params"])
