@@ -266,12 +266,14 @@ class P2Rec(SASRec):
         order = rng.permutation(len(prompts))
         n_hold = max(1, int(round(p["sft_holdout"] * len(prompts)))) if len(prompts) > 1 else 0
         held, fit_rows = order[:n_hold], order[n_hold:]
+        # drawn on CPU from a CPU generator, then moved: the same head on every device
         gen = torch.Generator().manual_seed(ctx.seed)
-        head = nn.Linear(lm.width, k).to(lm.device)
+        head = nn.Linear(lm.width, k)
         with torch.no_grad():
             bound = 1.0 / lm.width**0.5
             head.weight.uniform_(-bound, bound, generator=gen)
             head.bias.zero_()
+        head = head.to(lm.device)
         optim = torch.optim.AdamW([{"params": lm.trainable(), "lr": p["sft_lr"]},
                                    {"params": head.parameters(), "lr": p["head_lr"]}])  # fmt: skip
         history: list[dict[str, float]] = []
