@@ -1,6 +1,8 @@
 """The P2Rec choice checks side by side: one row per check under
 ``perf/results/p2rec_choices/<check>/`` (seed 0 of ``p2rec``), against the reference fit of
-the same pooling (the check that changed only the pooling keeps both).
+the same pooling on the same kind of machine (the check that changed only the pooling keeps
+both; a fit's floats, so its numbers, depend on the device). A second table averages the
+checks that ran on seeds 0-2.
 
 Each check changes one default (``configs/p2rec-choices/<check>.yaml``); it is judged on the
 final model's validation NDCG@10 (``fit_info.best_valid_ndcg@10``), never on test, and the
@@ -19,18 +21,30 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmark.results import iter_result_files, load_result
 
 HERE = Path(__file__).resolve().parent
 CHECKS = HERE / "results" / "p2rec_choices"
 OUT = HERE / "results" / "p2rec_choices.md"
-#: the fit each pooling's checks compare with (both ran the row's seeds under one config)
-REFERENCE = {"last": "pooling-last-rows", "mean": "pooling-mean-rows"}
+#: the fit each (pooling, machine)'s checks compare with
+REFERENCE = {
+    ("last", "CPU"): "pooling-last-rows",  # the row's seeds under the old default
+    ("mean", "CPU"): "pooling-mean-rows",  # the row's seeds, the p2rec row itself
+    ("mean", "H200"): "reference-gpu",  # the defaults beside tune-lora/tune-full on the GPU
+}
+
+
+def machine(record: dict[str, Any]) -> str:
+    """"CPU", or the GPU's short name ("NVIDIA H200" -> "H200")."""
+    gpu = record["environment"]["hardware"].get("gpu")
+    return str(gpu).removeprefix("NVIDIA ") if gpu else "CPU"
 
 
 def describe(record: dict[str, Any]) -> dict[str, Any]:
-    """One check's row: what it changed, its pooling, stage 1's stop and fit, the final
-    model's validation and test NDCG@10, and the fit's cost."""
+    """One check's row: what it changed, its pooling and machine, stage 1's stop and fit, the
+    final model's validation and test NDCG@10, and the fit's cost."""
     info, params = record["method"]["fit_info"], record["method"]["params"]
     stage1 = info.get("stage1") or {}
     history = stage1.get("history") or []
@@ -40,14 +54,55 @@ def describe(record: dict[str, Any]) -> dict[str, Any]:
     return {
         "changes": ", ".join(f"{k}: {v}" for k, v in changed.items()) or "(none)",
         "pooling": params["pooling"],
+        "machine": machine(record),
         "stage1": (f"{stage1['stop_reason']} at {stage1['epochs']} (best {stage1['best_epoch']})"
                    if stage1 else "-"),  # fmt: skip
-        "mse_gain": (f"{1 - best / baseline:+.0%}" if best is not None and baseline else "-"),
+        "gain": (1 - best / baseline) if best is not None and baseline else None,
         "valid": float(info["best_valid_ndcg@10"]),
         "test": float(record["metrics"]["ndcg@10"]),
+        "fit_minutes": record["timing"]["fit_seconds"] / 60,
         "minutes": f"{record['timing']['fit_seconds'] / 60:.0f} "
                    f"({record['timing']['fit_cpu_seconds'] / 60:.0f})",  # fmt: skip
     }
+
+
+def reference_of(rows: dict[str, dict[str, Any]], row: dict[str, Any]) -> str | None:
+    """The name of the check ``row`` is compared with, if it ran."""
+    name = REFERENCE.get((row["pooling"], row["machine"]))
+    return name if name in rows else None
+
+
+def seed_table(by_seed: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
+    """Mean (sample sd) over seeds of the checks that ran on more than one seed, each against
+    its reference's mean on the same seeds."""
+    many = {c: s for c, s in by_seed.items() if len(s) > 1}
+    lines = [
+        "| check | changes | machine | seeds | stage-1 gain | valid NDCG@10 | delta | "
+        "test NDCG@10 | minutes |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    firsts = {c: next(iter(s.values())) for c, s in many.items()}
+    for check, seeds in sorted(many.items(), key=lambda kv: (firsts[kv[0]]["machine"], kv[0])):
+        rows = list(seeds.values())
+        ref_name = reference_of(firsts, rows[0])
+        ref = many.get(ref_name) if ref_name else None
+        valid = np.array([r["valid"] for r in rows])
+        if ref_name == check:
+            delta = "ref"
+        elif ref and set(ref) >= set(seeds):
+            delta = f"{valid.mean() - np.mean([ref[s]['valid'] for s in seeds]):+.4f}"
+        else:
+            delta = "-"
+        gains = [r["gain"] for r in rows if r["gain"] is not None]
+        lines.append(
+            f"| `{check}` | {rows[0]['changes']} | {rows[0]['machine']} | "
+            f"{','.join(map(str, sorted(seeds)))} | "
+            f"{f'{np.mean(gains):+.0%}' if gains else '-'} | "
+            f"{valid.mean():.4f} ± {valid.std(ddof=1):.4f} | {delta} | "
+            f"{np.mean([r['test'] for r in rows]):.4f} | "
+            f"{np.mean([r['fit_minutes'] for r in rows]):.0f} |"
+        )
+    return lines
 
 
 def main() -> None:
@@ -57,14 +112,13 @@ def main() -> None:
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
 
-    rows: dict[str, dict[str, Any]] = {}
+    by_seed: dict[str, dict[int, dict[str, Any]]] = {}
     for folder in sorted(p for p in Path(args.checks).iterdir() if p.is_dir()):
         for path in iter_result_files(folder):  # <check>/<dataset>/<task>/<method>/seed<k>.json
             rec = load_result(path).record
-            if (rec["method"]["name"], rec["task"]["name"], int(rec["seed"])) == (
-                "p2rec", "sequential", args.seed
-            ):
-                rows[folder.name] = describe(rec)
+            if (rec["method"]["name"], rec["task"]["name"]) == ("p2rec", "sequential"):
+                by_seed.setdefault(folder.name, {})[int(rec["seed"])] = describe(rec)
+    rows = {c: s[args.seed] for c, s in by_seed.items() if args.seed in s}
     if not rows:
         raise SystemExit(f"no p2rec seed-{args.seed} sequential results under {args.checks}")
 
@@ -73,20 +127,32 @@ def main() -> None:
         "",
         "ML-100K `sequential`, `p2rec` seed " + str(args.seed) + ". Stage-1 gain: best "
         "held-out loss below the mean-share predictor's (positive = learnt). Delta: validation "
-        "NDCG@10 against the reference fit of the same pooling. Minutes: fit wall (CPU).",
+        "NDCG@10 against the reference fit of the same pooling on the same machine. Minutes: "
+        "fit wall (CPU).",
         "",
-        "| check | changes | pooling | stage 1 stopped | stage-1 gain | valid NDCG@10 | "
-        "delta | test NDCG@10 | minutes |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| check | changes | pooling | machine | stage 1 stopped | stage-1 gain | "
+        "valid NDCG@10 | delta | test NDCG@10 | minutes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for check, row in sorted(rows.items(), key=lambda kv: (kv[1]["pooling"], kv[0])):
-        ref = rows.get(REFERENCE.get(row["pooling"], ""))
+    order = sorted(rows.items(), key=lambda kv: (kv[1]["machine"], kv[1]["pooling"], kv[0]))
+    for check, row in order:
+        ref_name = reference_of(rows, row)
+        ref = rows[ref_name] if ref_name else None
         delta = "ref" if ref is row else (f"{row['valid'] - ref['valid']:+.4f}" if ref else "-")
+        gain = f"{row['gain']:+.0%}" if row["gain"] is not None else "-"
         lines.append(
-            f"| `{check}` | {row['changes']} | {row['pooling']} | {row['stage1']} | "
-            f"{row['mse_gain']} | {row['valid']:.4f} | {delta} | {row['test']:.4f} | "
+            f"| `{check}` | {row['changes']} | {row['pooling']} | {row['machine']} | "
+            f"{row['stage1']} | {gain} | {row['valid']:.4f} | {delta} | {row['test']:.4f} | "
             f"{row['minutes']} |"
         )
+    lines += [
+        "",
+        "The checks that ran on several seeds: mean over seeds (validation: ± sample sd); "
+        "delta: mean validation NDCG@10 against the reference's mean on the same seeds; "
+        "minutes: mean fit wall.",
+        "",
+        *seed_table(by_seed),
+    ]
     text = "\n".join(lines) + "\n"
     Path(args.out).write_text(text, encoding="utf-8")
     print(text, end="")
