@@ -37,7 +37,7 @@ REFERENCE = {
 
 
 def machine(record: dict[str, Any]) -> str:
-    """"CPU", or the GPU's short name ("NVIDIA H200" -> "H200")."""
+    """The machine a fit ran on, short: CPU, or the GPU's name without "NVIDIA "."""
     gpu = record["environment"]["hardware"].get("gpu")
     return str(gpu).removeprefix("NVIDIA ") if gpu else "CPU"
 
