@@ -61,15 +61,25 @@ def describe(record: dict[str, Any]) -> dict[str, Any]:
         "valid": float(info["best_valid_ndcg@10"]),
         "test": float(record["metrics"]["ndcg@10"]),
         "fit_minutes": record["timing"]["fit_seconds"] / 60,
-        "minutes": f"{record['timing']['fit_seconds'] / 60:.0f} "
-                   f"({record['timing']['fit_cpu_seconds'] / 60:.0f})",  # fmt: skip
+        "cpu_minutes": record["timing"]["fit_cpu_seconds"] / 60,
     }
 
 
-def reference_of(rows: dict[str, dict[str, Any]], row: dict[str, Any]) -> str | None:
-    """The name of the check ``row`` is compared with, if it ran."""
-    name = REFERENCE.get((row["pooling"], row["machine"]))
-    return name if name in rows else None
+def delta(
+    check: str, seeds: dict[int, dict[str, Any]], by_seed: dict[str, dict[int, dict[str, Any]]]
+) -> str:
+    """``check``'s mean validation NDCG@10 over ``seeds`` minus its reference's on the same
+    seeds (the reference of its pooling and machine); "ref" for the reference itself, "-"
+    when the reference did not run on all those seeds."""
+    first = next(iter(seeds.values()))
+    ref_name = REFERENCE.get((first["pooling"], first["machine"]))
+    if ref_name == check:
+        return "ref"
+    ref = by_seed.get(ref_name or "", {})
+    if not set(seeds) <= set(ref):
+        return "-"
+    diff = np.mean([r["valid"] for r in seeds.values()]) - np.mean([ref[s]["valid"] for s in seeds])
+    return f"{diff:+.4f}"
 
 
 def seed_table(by_seed: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
@@ -81,24 +91,19 @@ def seed_table(by_seed: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
         "test NDCG@10 | minutes |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    firsts = {c: next(iter(s.values())) for c, s in many.items()}
-    for check, seeds in sorted(many.items(), key=lambda kv: (firsts[kv[0]]["machine"], kv[0])):
+
+    def machine_then_name(item: tuple[str, dict[int, dict[str, Any]]]) -> tuple[str, str]:
+        return next(iter(item[1].values()))["machine"], item[0]
+
+    for check, seeds in sorted(many.items(), key=machine_then_name):
         rows = list(seeds.values())
-        ref_name = reference_of(firsts, rows[0])
-        ref = many.get(ref_name) if ref_name else None
         valid = np.array([r["valid"] for r in rows])
-        if ref_name == check:
-            delta = "ref"
-        elif ref and set(ref) >= set(seeds):
-            delta = f"{valid.mean() - np.mean([ref[s]['valid'] for s in seeds]):+.4f}"
-        else:
-            delta = "-"
         gains = [r["gain"] for r in rows if r["gain"] is not None]
         lines.append(
             f"| `{check}` | {rows[0]['changes']} | {rows[0]['machine']} | "
             f"{','.join(map(str, sorted(seeds)))} | "
             f"{f'{np.mean(gains):+.0%}' if gains else '-'} | "
-            f"{valid.mean():.4f} ± {valid.std(ddof=1):.4f} | {delta} | "
+            f"{valid.mean():.4f} ± {valid.std(ddof=1):.4f} | {delta(check, seeds, many)} | "
             f"{np.mean([r['test'] for r in rows]):.4f} | "
             f"{np.mean([r['fit_minutes'] for r in rows]):.0f} |"
         )
@@ -136,14 +141,12 @@ def main() -> None:
     ]
     order = sorted(rows.items(), key=lambda kv: (kv[1]["machine"], kv[1]["pooling"], kv[0]))
     for check, row in order:
-        ref_name = reference_of(rows, row)
-        ref = rows[ref_name] if ref_name else None
-        delta = "ref" if ref is row else (f"{row['valid'] - ref['valid']:+.4f}" if ref else "-")
         gain = f"{row['gain']:+.0%}" if row["gain"] is not None else "-"
         lines.append(
             f"| `{check}` | {row['changes']} | {row['pooling']} | {row['machine']} | "
-            f"{row['stage1']} | {gain} | {row['valid']:.4f} | {delta} | {row['test']:.4f} | "
-            f"{row['minutes']} |"
+            f"{row['stage1']} | {gain} | {row['valid']:.4f} | "
+            f"{delta(check, {args.seed: row}, by_seed)} | {row['test']:.4f} | "
+            f"{row['fit_minutes']:.0f} ({row['cpu_minutes']:.0f}) |"
         )
     lines += [
         "",
